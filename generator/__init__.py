@@ -1,0 +1,26 @@
+"""Code generation for the KEI-Agent SDK: everything derived from ``openapi/kei-agent.yaml``.
+
+``python -m generator`` regenerates every derived artefact; ``python -m generator --check``
+regenerates into a temporary directory and fails with a unified diff when the committed files
+differ; ``python -m generator --changes [REV]`` reports how the spec changed since a git revision.
+
+Layout:
+
+* :mod:`generator.steps` - the list of generation steps (each renders one target directory).
+* :mod:`generator.lowlevel` - step 1: openapi-python-client -> ``kei_agent/_generated``.
+* :mod:`generator.postprocess` - pinned, isolated ruff fix/format and the do-not-edit header.
+* :mod:`generator.drift` - render into a temp dir, then swap (generate) or diff (check).
+* :mod:`generator.changes` - the spec change report (breaking / compatible).
+* ``generator/templates`` - overrides of openapi-python-client templates (finite timeout, no secret
+  in ``repr``, non-standard status codes, models readable as mappings).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SPEC_PATH = REPO_ROOT / "openapi" / "kei-agent.yaml"
+
+#: Tool versions the committed output was produced with; other versions produce other bytes.
+PINNED_VERSIONS = {"openapi-python-client": "0.29.1", "ruff": "0.17.6"}
