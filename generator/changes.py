@@ -4,7 +4,8 @@ Teams that regenerate clients whenever ``openapi/kei-agent.yaml`` changes use
 this module to see, before merging, which edits break existing callers.  The
 comparison is purely structural and works on the *wire contract*: operations
 (identified by HTTP method and path), their parameters, request bodies, 2xx
-responses, security requirements and a few ``x-kei-*`` behaviour extensions.
+responses, security requirements, the ``x-kei-*`` behaviour extensions and
+the WebSocket frames described by the top-level ``x-kei-websocket`` extension.
 
 Every ``$ref`` is resolved (schemas, parameters, request bodies, responses and
 headers), with protection against recursive schemas.  OpenAPI 3.1 nullable
@@ -30,7 +31,7 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -139,11 +140,6 @@ def _as_list(value: Any) -> list[Any]:
 def _suffix(path: str) -> str:
     """Join a field path onto a location (``" .a.b"`` or ``""``)."""
     return f" {path}" if path else ""
-
-
-def _join_names(names: Iterable[str]) -> str:
-    """Render a sorted, comma-separated list of names."""
-    return ", ".join(sorted(names)) or "(none)"
 
 
 # --------------------------------------------------------------------------
@@ -319,7 +315,8 @@ def _view(node: Any, resolver: _Resolver, active: frozenset[int] = frozenset()) 
         real = [m for m in members if not _is_null_schema(resolver.deref(m))]
         if len(real) < len(members):
             view.nullable = True
-        if len(real) == 1 and not view.properties and not view.type_declared:
+        nullable_wrapper = len(real) == 1 and len(real) < len(members)
+        if nullable_wrapper and not view.properties and not view.type_declared:
             # ``anyOf: [X, {type: null}]`` is just "X, nullable".
             inner = _view(real[0], resolver, inner_active)
             inner.nullable = inner.nullable or view.nullable
@@ -330,9 +327,7 @@ def _view(node: Any, resolver: _Resolver, active: frozenset[int] = frozenset()) 
             disc = _as_mapping(schema.get("discriminator"))
             prop_name = disc.get("propertyName")
             view.discriminator = prop_name if isinstance(prop_name, str) else None
-            view.mapping = {
-                str(k): v for k, v in _as_mapping(disc.get("mapping")).items() if isinstance(v, str)
-            }
+            view.mapping = {str(k): v for k, v in _as_mapping(disc.get("mapping")).items() if isinstance(v, str)}
         break
 
     if not view.types and view.variant_keyword is None:
@@ -392,9 +387,7 @@ def _describe_type(view: _SchemaView) -> str:
     return text
 
 
-def _variant_tag(
-    member: Any, union: _SchemaView, resolver: _Resolver, prop: str
-) -> str | None:
+def _variant_tag(member: Any, union: _SchemaView, resolver: _Resolver, prop: str) -> str | None:
     """Return the tag value identifying one ``oneOf`` member, if any."""
     ref = member.get("$ref") if isinstance(member, Mapping) else None
     if isinstance(ref, str):
@@ -411,9 +404,7 @@ def _variant_tag(
     return None
 
 
-def _variant_keys(
-    union: _SchemaView, resolver: _Resolver
-) -> tuple[str | None, list[str]]:
+def _variant_keys(union: _SchemaView, resolver: _Resolver) -> tuple[str | None, list[str]]:
     """Label the members of a union: by const/discriminator tag, else by index.
 
     Returns ``(tag_property, labels)``; ``tag_property`` is ``None`` when the
@@ -489,15 +480,11 @@ class _SchemaDiff:
             return
         self._active.add(key)
         try:
-            self._compare_views(
-                _view(old_node, self.old), _view(new_node, self.new), path, depth
-            )
+            self._compare_views(_view(old_node, self.old), _view(new_node, self.new), path, depth)
         finally:
             self._active.discard(key)
 
-    def _compare_views(
-        self, old: _SchemaView, new: _SchemaView, path: str, depth: int
-    ) -> None:
+    def _compare_views(self, old: _SchemaView, new: _SchemaView, path: str, depth: int) -> None:
         noun = self._noun(path)
         what = self._what(path)
         request = self.direction == "request"
@@ -506,12 +493,7 @@ class _SchemaDiff:
             old.types != new.types
             or old.format != new.format
             or (old.variant_keyword is None) != (new.variant_keyword is None)
-            or (
-                not old.types
-                and not new.types
-                and old.variant_keyword is None
-                and old.opaque_ref != new.opaque_ref
-            )
+            or (not old.types and not new.types and old.variant_keyword is None and old.opaque_ref != new.opaque_ref)
         )
         if structural_change:
             self._emit(
@@ -535,9 +517,7 @@ class _SchemaDiff:
         if old.variant_keyword and new.variant_keyword:
             self._variants(old, new, path, depth, request)
 
-    def _nullability(
-        self, was: bool, now: bool, noun: str, what: str, path: str, request: bool
-    ) -> None:
+    def _nullability(self, was: bool, now: bool, noun: str, what: str, path: str, request: bool) -> None:
         if now:
             kind = f"{noun}-made-nullable"
             if request:
@@ -545,8 +525,7 @@ class _SchemaDiff:
                     "compatible",
                     kind,
                     path,
-                    f"The {what} now also accepts null; existing clients never "
-                    "send null, so they are unaffected.",
+                    f"The {what} now also accepts null; existing clients never send null, so they are unaffected.",
                 )
             else:
                 self._emit(
@@ -563,21 +542,17 @@ class _SchemaDiff:
                     "breaking",
                     kind,
                     path,
-                    f"The {what} no longer accepts null; clients that send null "
-                    "will be rejected.",
+                    f"The {what} no longer accepts null; clients that send null will be rejected.",
                 )
             else:
                 self._emit(
                     "compatible",
                     kind,
                     path,
-                    f"The {what} is no longer null; clients that handle null are "
-                    "unaffected.",
+                    f"The {what} is no longer null; clients that handle null are unaffected.",
                 )
 
-    def _enum(
-        self, old: _SchemaView, new: _SchemaView, what: str, path: str, request: bool
-    ) -> None:
+    def _enum(self, old: _SchemaView, new: _SchemaView, what: str, path: str, request: bool) -> None:
         if old.enum is None and new.enum is None:
             return
         if old.enum is None and new.enum is not None:
@@ -595,8 +570,7 @@ class _SchemaDiff:
                     "compatible",
                     "enum-constraint-added",
                     path,
-                    f"The {what} is now restricted to [{values}], a subset of "
-                    "what clients already accept.",
+                    f"The {what} is now restricted to [{values}], a subset of what clients already accept.",
                 )
             return
         if old.enum is not None and new.enum is None:
@@ -618,14 +592,14 @@ class _SchemaDiff:
                     "outside the old set.",
                 )
             return
-        assert old.enum is not None and new.enum is not None
+        assert old.enum is not None
+        assert new.enum is not None
         for key in sorted(set(old.enum) - set(new.enum)):
             self._emit(
                 "breaking",
                 "enum-value-removed",
                 path,
-                f"Enum value {_show(old.enum[key])} was removed from the {what}; "
-                "clients that use or expect it break.",
+                f"Enum value {_show(old.enum[key])} was removed from the {what}; clients that use or expect it break.",
             )
         for key in sorted(set(new.enum) - set(old.enum)):
             if request:
@@ -656,9 +630,7 @@ class _SchemaDiff:
             visible[name] = prop
         return visible
 
-    def _properties(
-        self, old: _SchemaView, new: _SchemaView, path: str, depth: int
-    ) -> None:
+    def _properties(self, old: _SchemaView, new: _SchemaView, path: str, depth: int) -> None:
         request = self.direction == "request"
         old_props = self._visible(old, self.old)
         new_props = self._visible(new, self.new)
@@ -682,24 +654,21 @@ class _SchemaDiff:
                         "breaking",
                         "field-added",
                         sub,
-                        f"New required request field {sub}; existing clients do "
-                        "not send it and will be rejected.",
+                        f"New required request field {sub}; existing clients do not send it and will be rejected.",
                     )
                 elif request:
                     self._emit(
                         "compatible",
                         "field-added",
                         sub,
-                        f"New optional request field {sub}; existing clients may "
-                        "omit it.",
+                        f"New optional request field {sub}; existing clients may omit it.",
                     )
                 else:
                     self._emit(
                         "compatible",
                         "field-added",
                         sub,
-                        f"New response field {sub}; existing clients ignore "
-                        "unknown fields.",
+                        f"New response field {sub}; existing clients ignore unknown fields.",
                     )
                 continue
             if old_req != new_req:
@@ -712,24 +681,21 @@ class _SchemaDiff:
                 "breaking",
                 "field-made-required",
                 sub,
-                f"The request field {sub} became required; clients that omit it "
-                "will be rejected.",
+                f"The request field {sub} became required; clients that omit it will be rejected.",
             )
         elif now:
             self._emit(
                 "compatible",
                 "field-made-required",
                 sub,
-                f"The response field {sub} is now always present; clients already "
-                "handle it.",
+                f"The response field {sub} is now always present; clients already handle it.",
             )
         elif request:
             self._emit(
                 "compatible",
                 "field-made-optional",
                 sub,
-                f"The request field {sub} became optional; clients that send it "
-                "are unaffected.",
+                f"The request field {sub} became optional; clients that send it are unaffected.",
             )
         else:
             self._emit(
@@ -740,9 +706,7 @@ class _SchemaDiff:
                 "clients generated from the old spec assume it is.",
             )
 
-    def _additional(
-        self, old: _SchemaView, new: _SchemaView, path: str, depth: int, request: bool
-    ) -> None:
+    def _additional(self, old: _SchemaView, new: _SchemaView, path: str, depth: int, request: bool) -> None:
         def mode(view: _SchemaView) -> str:
             value = view.additional
             if not view.has_additional or value is True or value == {}:
@@ -773,8 +737,7 @@ class _SchemaDiff:
                 "compatible",
                 "additional-properties-relaxed",
                 path,
-                f"The {where} now accepts more extra properties "
-                f"({old_mode} -> {new_mode}).",
+                f"The {where} now accepts more extra properties ({old_mode} -> {new_mode}).",
             )
         else:
             self._emit(
@@ -785,9 +748,7 @@ class _SchemaDiff:
                 f"{new_mode}); clients ignore properties they do not know.",
             )
 
-    def _variants(
-        self, old: _SchemaView, new: _SchemaView, path: str, depth: int, request: bool
-    ) -> None:
+    def _variants(self, old: _SchemaView, new: _SchemaView, path: str, depth: int, request: bool) -> None:
         old_prop, old_labels = _variant_keys(old, self.old)
         new_prop, new_labels = _variant_keys(new, self.new)
         if old_prop is None or old_prop != new_prop:
@@ -816,8 +777,7 @@ class _SchemaDiff:
                         "compatible",
                         "variant-added",
                         sub,
-                        f"Union variant {label} was added to the {self._what(path)}; "
-                        "existing clients never send it.",
+                        f"Union variant {label} was added to the {self._what(path)}; existing clients never send it.",
                     )
                 else:
                     self._emit(
@@ -956,8 +916,7 @@ def _security_alternatives(requirements: Any) -> list[dict[str, frozenset[str]]]
     alternatives: list[dict[str, frozenset[str]]] = []
     for requirement in _as_list(requirements):
         alt = {
-            str(name): frozenset(str(s) for s in _as_list(scopes))
-            for name, scopes in _as_mapping(requirement).items()
+            str(name): frozenset(str(s) for s in _as_list(scopes)) for name, scopes in _as_mapping(requirement).items()
         }
         alternatives.append(alt)
     return alternatives
@@ -979,8 +938,7 @@ def _render_security(alternatives: Sequence[Mapping[str, frozenset[str]]]) -> st
             continue
         parts.append(
             " + ".join(
-                f"{name}[{', '.join(sorted(scopes))}]" if scopes else name
-                for name, scopes in sorted(alt.items())
+                f"{name}[{', '.join(sorted(scopes))}]" if scopes else name for name, scopes in sorted(alt.items())
             )
         )
     return " or ".join(parts)
@@ -1006,9 +964,7 @@ class _SpecDiff:
         root_noun: str = "field",
         root_what: str | None = None,
     ) -> _SchemaDiff:
-        return _SchemaDiff(
-            self.old, self.new, self.out, location, direction, root_noun, root_what
-        )
+        return _SchemaDiff(self.old, self.new, self.out, location, direction, root_noun, root_what)
 
     def run(self) -> list[Change]:
         old_ops = _operations(self.old_spec, self.old)
@@ -1061,8 +1017,7 @@ class _SpecDiff:
                 "compatible",
                 "operation-deprecated",
                 label,
-                "The operation is now deprecated; it still works but callers "
-                "should migrate.",
+                "The operation is now deprecated; it still works but callers should migrate.",
             )
         self._parameters(old, new, label)
         self._request_body(old, new, label)
@@ -1092,8 +1047,7 @@ class _SpecDiff:
                         "breaking",
                         "parameter-added",
                         loc,
-                        f"New required {param.label}; existing clients do not "
-                        "send it and will be rejected.",
+                        f"New required {param.label}; existing clients do not send it and will be rejected.",
                     )
                 else:
                     self._emit(
@@ -1104,7 +1058,7 @@ class _SpecDiff:
                     )
                 continue
             before = old_params[key]
-            if before.name != param.name:
+            if param.location == "path" and before.name != param.name:
                 self._emit(
                     "compatible",
                     "parameter-renamed",
@@ -1119,16 +1073,14 @@ class _SpecDiff:
                         "breaking",
                         "parameter-made-required",
                         loc,
-                        f"The {param.label} became required; clients that omit it "
-                        "will be rejected.",
+                        f"The {param.label} became required; clients that omit it will be rejected.",
                     )
                 else:
                     self._emit(
                         "compatible",
                         "parameter-made-optional",
                         loc,
-                        f"The {param.label} became optional; clients that send it "
-                        "are unaffected.",
+                        f"The {param.label} became optional; clients that send it are unaffected.",
                     )
             if (before.style, before.explode) != (param.style, param.explode):
                 self._emit(
@@ -1140,9 +1092,7 @@ class _SpecDiff:
                     f"style={param.style}, explode={param.explode}; clients encode "
                     "it differently.",
                 )
-            self._schemas(loc, "request", "parameter", param.label).compare(
-                before.schema, param.schema
-            )
+            self._schemas(loc, "request", "parameter", param.label).compare(before.schema, param.schema)
 
     def _request_body(self, old: _Operation, new: _Operation, label: str) -> None:
         old_body = _as_mapping(self.old.deref(old.node.get("requestBody")))
@@ -1165,8 +1115,7 @@ class _SpecDiff:
                     "breaking",
                     "request-body-added",
                     where,
-                    "A required request body was added; existing clients send "
-                    "none and will be rejected.",
+                    "A required request body was added; existing clients send none and will be rejected.",
                 )
             else:
                 self._emit(
@@ -1183,16 +1132,14 @@ class _SpecDiff:
                     "breaking",
                     "request-body-made-required",
                     where,
-                    "The request body became required; clients that omit it will "
-                    "be rejected.",
+                    "The request body became required; clients that omit it will be rejected.",
                 )
             else:
                 self._emit(
                     "compatible",
                     "request-body-made-optional",
                     where,
-                    "The request body became optional; clients that send it are "
-                    "unaffected.",
+                    "The request body became optional; clients that send it are unaffected.",
                 )
         self._content(
             _as_mapping(old_body.get("content")),
@@ -1251,8 +1198,7 @@ class _SpecDiff:
                     "breaking",
                     "response-removed",
                     where,
-                    f"Success response {status} is no longer returned; clients "
-                    "that handle it break.",
+                    f"Success response {status} is no longer returned; clients that handle it break.",
                 )
                 continue
             if status not in old_responses:
@@ -1260,8 +1206,7 @@ class _SpecDiff:
                     "compatible",
                     "response-added",
                     where,
-                    f"New success response {status}; generated clients accept "
-                    "additional 2xx statuses.",
+                    f"New success response {status}; generated clients accept additional 2xx statuses.",
                 )
                 continue
             old_response, new_response = old_responses[status], new_responses[status]
@@ -1273,9 +1218,7 @@ class _SpecDiff:
             )
             self._response_headers(old_response, new_response, where)
 
-    def _response_headers(
-        self, old: Mapping[str, Any], new: Mapping[str, Any], where: str
-    ) -> None:
+    def _response_headers(self, old: Mapping[str, Any], new: Mapping[str, Any], where: str) -> None:
         def headers(response: Mapping[str, Any], resolver: _Resolver) -> dict[str, tuple[str, Mapping[str, Any]]]:
             return {
                 str(name).lower(): (str(name), _as_mapping(resolver.deref(header)))
@@ -1291,8 +1234,7 @@ class _SpecDiff:
                     "breaking",
                     "response-header-removed",
                     f"{where} header {_quote(name)}",
-                    f"Response header {_quote(name)} is no longer sent; clients "
-                    "reading it break.",
+                    f"Response header {_quote(name)} is no longer sent; clients reading it break.",
                 )
                 continue
             name, header = new_headers[key]
@@ -1402,7 +1344,6 @@ class _SpecDiff:
                 "transports) may differ.",
             )
 
-
     # -- WebSocket frames (x-kei-websocket) --------------------------------
 
     def _websocket(self) -> None:
@@ -1440,8 +1381,7 @@ class _SpecDiff:
                 "breaking",
                 "websocket-path-changed",
                 label,
-                f"The WebSocket path changed from {old_path} to {new_path}; "
-                "clients connect to the old URL.",
+                f"The WebSocket path changed from {old_path} to {new_path}; clients connect to the old URL.",
             )
         if _canon(old_ws.get("subprotocol")) != _canon(new_ws.get("subprotocol")):
             self._emit(
@@ -1483,13 +1423,10 @@ class _SpecDiff:
                             "breaking",
                             "frame-added",
                             loc,
-                            f"New {what}; generated clients with a closed frame "
-                            "union fail to decode it.",
+                            f"New {what}; generated clients with a closed frame union fail to decode it.",
                         )
                 else:
-                    self._schemas(loc, direction, "frame", what).compare(
-                        before[name], after[name]
-                    )
+                    self._schemas(loc, direction, "frame", what).compare(before[name], after[name])
 
 
 def compare_specs(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
@@ -1584,15 +1521,11 @@ def load_spec_at_rev(rev: str, spec_path: Path, repo_root: Path) -> dict[str, An
     if check.returncode != 0:
         probe = _git(repo_root, "rev-parse", "--git-dir")
         if probe.returncode != 0:
-            raise ChangeReportError(
-                f"{repo_root} is not a git repository: {_first_line(probe.stderr)}"
-            )
+            raise ChangeReportError(f"{repo_root} is not a git repository: {_first_line(probe.stderr)}")
         raise ChangeReportError(f"unknown git revision {rev!r}")
     shown = _git(repo_root, "show", f"{rev}:./{relative}")
     if shown.returncode != 0:
-        raise ChangeReportError(
-            f"{relative} does not exist at revision {rev!r}: {_first_line(shown.stderr)}"
-        )
+        raise ChangeReportError(f"{relative} does not exist at revision {rev!r}: {_first_line(shown.stderr)}")
     return _parse(shown.stdout, f"{relative}@{rev}")
 
 

@@ -52,4 +52,3 @@ def diff(step: Step, repo_root: Path) -> list[str]:
                 chunk = list(difflib.unified_diff(a, b, f"a/{from_name}", f"b/{to_name}"))
                 lines.extend(chunk or [f"--- a/{from_name}\n", f"+++ b/{to_name}\n"])
         return lines
-

@@ -1,0 +1,42 @@
+"""Task runner. ``nox -l`` lists the sessions; ``nox -s tests`` runs the suite in a fresh venv."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["lint", "check_generated", "tests"]
+
+PYTHON = "3.11"
+PACKAGES = ["kei_agent", "kei_agent_async", "kei_agent_sync", "generator"]
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The whole test suite (Prism contract tests included; needs Node.js >= 20)."""
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff, and mypy --strict on hand-written and generated code; the spec's validity."""
+    session.install("-e", ".[dev]")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy", "--strict", *PACKAGES)
+    session.run("openapi-spec-validator", "openapi/kei-agent.yaml")
+
+
+@nox.session(python=PYTHON)
+def generate(session: nox.Session) -> None:
+    """Regenerate everything derived from openapi/kei-agent.yaml."""
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "generator")
+
+
+@nox.session(python=PYTHON)
+def check_generated(session: nox.Session) -> None:
+    """Fail with a diff when generated files differ from a fresh generation."""
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "generator", "--check")

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.peers import run_prism
+
+
+@pytest.fixture(scope="session")
+def prism_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Prism 5.14.2 mocking ``openapi/kei-agent.yaml`` on 127.0.0.1 (validates every request)."""
+    log = Path(tmp_path_factory.mktemp("prism")) / "prism.log"
+    with run_prism(log) as url:
+        yield url
