@@ -8,6 +8,7 @@ Layout:
 
 * :mod:`generator.steps` - the list of generation steps (each renders one target directory).
 * :mod:`generator.lowlevel` - step 1: openapi-python-client -> ``kei_agent/_generated``.
+* :mod:`generator.contract` - step 2: ``kei_agent/_contract`` (spec.json and the operation table).
 * :mod:`generator.postprocess` - pinned, isolated ruff fix/format and the do-not-edit header.
 * :mod:`generator.drift` - render into a temp dir, then swap (generate) or diff (check).
 * :mod:`generator.changes` - the spec change report (breaking / compatible).

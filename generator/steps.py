@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .contract import render_contract
 from .lowlevel import render_lowlevel
 
 
@@ -26,4 +27,5 @@ def all_steps() -> list[Step]:
     """Every step of ``python -m generator``, in the order they run."""
     return [
         Step("low-level clients (openapi-python-client)", Path("kei_agent/_generated"), render_lowlevel),
+        Step("contract data (spec.json, operation table)", Path("kei_agent/_contract"), render_contract),
     ]

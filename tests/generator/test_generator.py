@@ -86,3 +86,28 @@ def test_generated_code_imports_nothing_of_ours() -> None:
         text = path.read_text()
         for package in ("kei_agent_async", "kei_agent_sync", "from kei_agent", "import kei_agent"):
             assert package not in text, (path, package)
+
+
+def test_contract_table_matches_the_spec() -> None:
+    from kei_agent._contract import load_spec
+    from kei_agent._contract.operations import OPERATIONS
+
+    spec = load_spec()
+    ops = {
+        op["operationId"]: (method.upper(), path, op)
+        for path, item in spec["paths"].items()
+        for method, op in item.items()
+        if method in ("get", "put", "post", "delete", "patch")
+    }
+    assert set(OPERATIONS) == set(ops)
+    for op_id, (method, path, raw) in ops.items():
+        entry = OPERATIONS[op_id]
+        assert (entry.method, entry.path) == (method, path)
+        assert entry.idempotent is raw["x-kei-idempotent"]
+        assert entry.protocols == tuple(raw["x-kei-protocols"])
+        assert entry.retry_statuses == frozenset(raw["x-kei-retry"])
+        assert entry.auth_required is bool(raw["security"])
+    assert OPERATIONS["planTask"].scopes == ("kei:plan",)
+    assert OPERATIONS["getHealth"].scopes == ()
+    assert OPERATIONS["deleteAgent"].success_status == 204
+    assert OPERATIONS["listAgents"].response_schema == "AgentPage"

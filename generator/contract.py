@@ -1,0 +1,153 @@
+"""Step 2: ``kei_agent/_contract`` - the spec as shipped data plus a typed operation table.
+
+The SDK reads the contract at run time without YAML or a parser: ``spec.json`` is the spec as
+JSON (for spec-derived validation and the reference server) and ``operations.py`` is a table of
+each operation's method, path, generated module, success status, scopes and the ``x-kei-*``
+extensions (idempotency, retryable statuses, protocols).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import SPEC_PATH
+from .postprocess import finish_package
+
+_METHODS = ("get", "put", "post", "delete", "patch")
+
+_INIT = '''"""The wire contract as data, generated from ``openapi/kei-agent.yaml``.
+
+* :data:`kei_agent._contract.operations.OPERATIONS` - one :class:`OperationSpec` per operation.
+* :func:`load_spec` - the whole spec (a JSON copy shipped with the package), parsed once.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+
+@cache
+def load_spec() -> dict[str, Any]:
+    """The OpenAPI document as a dict (parsed on first use, then cached)."""
+    text = files(__name__).joinpath("spec.json").read_text(encoding="utf-8")
+    spec: dict[str, Any] = json.loads(text)
+    return spec
+'''
+
+_OPERATIONS_HEAD = '''"""Every operation of the KEI API with what the client needs to route, retry and authorise it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+
+@dataclass(frozen=True, slots=True)
+class OperationSpec:
+    """One operation of the spec.
+
+    ``retry_statuses`` is ``None`` when the spec says ``x-kei-retry: never``.
+    ``scopes`` lists the OAuth2 scopes the operation requires (empty: no authentication).
+    """
+
+    operation_id: str
+    method: str
+    path: str
+    tag: str
+    module: str
+    success_status: int
+    idempotent: bool
+    retry_statuses: frozenset[int] | None
+    protocols: tuple[str, ...]
+    scopes: tuple[str, ...]
+    auth_required: bool
+    request_schema: str | None
+    response_schema: str | None
+    summary: str
+
+
+'''
+
+
+def _snake(name: str) -> str:
+    name = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name)
+    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").lower()
+
+
+def _ref_name(node: Any) -> str | None:
+    if isinstance(node, dict) and isinstance(node.get("$ref"), str):
+        return str(node["$ref"]).rsplit("/", 1)[-1]
+    return None
+
+
+def _resolve(spec: dict[str, Any], node: Any) -> Any:
+    while isinstance(node, dict) and "$ref" in node:
+        target: Any = spec
+        for part in str(node["$ref"])[2:].split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def _operation_entries(spec: dict[str, Any]) -> list[str]:
+    entries = []
+    for path, item in spec["paths"].items():
+        for method in _METHODS:
+            if method not in item:
+                continue
+            op = item[method]
+            op_id = op["operationId"]
+            tag = op["tags"][0]
+            success = next(code for code in op["responses"] if str(code).startswith("2"))
+            content = (_resolve(spec, op["responses"][success]).get("content") or {}).get("application/json")
+            body = _resolve(spec, op.get("requestBody")) or {}
+            body_schema = (body.get("content") or {}).get("application/json", {}).get("schema")
+            retry = op.get("x-kei-retry", "never")
+            retry_repr = "None" if retry == "never" else f"frozenset({sorted(int(s) for s in retry)!r})"
+            security = op.get("security", spec.get("security", []))
+            scopes: list[str] = []
+            for requirement in security:
+                scopes = list(requirement.get("oauth2", scopes))
+            entries.append(
+                f"    {op_id!r}: OperationSpec(\n"
+                f"        operation_id={op_id!r},\n"
+                f"        method={method.upper()!r},\n"
+                f"        path={path!r},\n"
+                f"        tag={tag!r},\n"
+                f"        module={f'kei_agent._generated.api.{tag}.{_snake(op_id)}'!r},\n"
+                f"        success_status={int(success)},\n"
+                f"        idempotent={bool(op.get('x-kei-idempotent', False))},\n"
+                f"        retry_statuses={retry_repr},\n"
+                f"        protocols={tuple(op.get('x-kei-protocols', ['rpc']))!r},\n"
+                f"        scopes={tuple(scopes)!r},\n"
+                f"        auth_required={bool(security)},\n"
+                f"        request_schema={_ref_name(body_schema)!r},\n"
+                f"        response_schema={_ref_name((content or {}).get('schema'))!r},\n"
+                f"        summary={op.get('summary', '')!r},\n"
+                f"    ),\n"
+            )
+    return entries
+
+
+def render_contract(dest: Path, spec_path: Path = SPEC_PATH) -> None:
+    """Render ``kei_agent/_contract`` for ``spec_path`` into the (non-existent) directory ``dest``."""
+    with spec_path.open(encoding="utf-8") as fh:
+        spec = yaml.safe_load(fh)
+    dest.mkdir(parents=True)
+    (dest / "spec.json").write_text(json.dumps(spec, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    (dest / "__init__.py").write_text(_INIT, encoding="utf-8")
+    body = "".join(_operation_entries(spec))
+    (dest / "operations.py").write_text(
+        _OPERATIONS_HEAD + "OPERATIONS: Final[Mapping[str, OperationSpec]] = {\n" + body + "}\n",
+        encoding="utf-8",
+    )
+    finish_package(dest)
