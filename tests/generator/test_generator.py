@@ -12,6 +12,7 @@ import pytest
 from tests.support.peers import REPO_ROOT
 
 GENERATED = Path("kei_agent/_generated")
+CONTRACT = Path("kei_agent/_contract")
 
 
 @pytest.fixture
@@ -19,7 +20,8 @@ def workspace(tmp_path: Path) -> Path:
     """A copy of what the generator reads and writes, so tests can edit it freely."""
     for name in ("openapi", "generator"):
         shutil.copytree(REPO_ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(REPO_ROOT / GENERATED, tmp_path / GENERATED, ignore=shutil.ignore_patterns("__pycache__"))
+    for target in (GENERATED, CONTRACT):
+        shutil.copytree(REPO_ROOT / target, tmp_path / target, ignore=shutil.ignore_patterns("__pycache__"))
     return tmp_path
 
 
@@ -55,6 +57,7 @@ def test_check_fails_after_a_spec_change(workspace: Path) -> None:
     assert proc.returncode == 1
     assert "b/kei_agent/_generated/models/plan_response.py" in proc.stdout
     assert "+    owner: str | Unset = UNSET" in proc.stdout
+    assert "b/kei_agent/_contract/spec.json" in proc.stdout
 
 
 def test_stale_files_are_reported_and_removed_by_generate(workspace: Path) -> None:
@@ -67,7 +70,7 @@ def test_stale_files_are_reported_and_removed_by_generate(workspace: Path) -> No
 
     assert generator(workspace).returncode == 0
     assert not stale.exists()
-    leftovers = [p.name for p in (workspace / "kei_agent").iterdir() if p.name != "_generated"]
+    leftovers = [p.name for p in (workspace / "kei_agent").iterdir() if p.name not in ("_generated", "_contract")]
     assert leftovers == []
     assert generator(workspace, "--check").returncode == 0
 
