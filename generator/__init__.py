@@ -9,6 +9,7 @@ Layout:
 * :mod:`generator.steps` - the list of generation steps (each renders one target directory).
 * :mod:`generator.lowlevel` - step 1: openapi-python-client -> ``kei_agent/_generated``.
 * :mod:`generator.contract` - step 2: ``kei_agent/_contract`` (spec.json and the operation table).
+* :mod:`generator.sync_twin` - step 3: ``kei_agent_sync`` from ``kei_agent_async`` (unasync).
 * :mod:`generator.postprocess` - pinned, isolated ruff fix/format and the do-not-edit header.
 * :mod:`generator.drift` - render into a temp dir, then swap (generate) or diff (check).
 * :mod:`generator.changes` - the spec change report (breaking / compatible).
@@ -24,4 +25,4 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SPEC_PATH = REPO_ROOT / "openapi" / "kei-agent.yaml"
 
 #: Tool versions the committed output was produced with; other versions produce other bytes.
-PINNED_VERSIONS = {"openapi-python-client": "0.29.1", "ruff": "0.17.6"}
+PINNED_VERSIONS = {"openapi-python-client": "0.29.1", "ruff": "0.17.6", "unasync": "0.6.0"}

@@ -13,7 +13,14 @@ HEADER = (
 
 # Explicit rules and settings: the host repository's ruff configuration is never read.
 _RUFF_COMMON = ["--isolated", "--no-cache", "--line-length", "120", "--target-version", "py311"]
-_RUFF_RULES = ["--select", "F401,I,UP", "--fix-only", "--exit-zero"]
+_RUFF_RULES = [
+    "--select",
+    "F401,I,UP",
+    "--fix-only",
+    "--exit-zero",
+    "--config",
+    "lint.isort.known-first-party=['kei_agent', 'kei_agent_async', 'kei_agent_sync', 'tests']",
+]
 
 
 class GenerationError(RuntimeError):
@@ -34,12 +41,13 @@ def run_ruff(directory: Path) -> None:
             raise GenerationError(f"ruff {args[0]} failed in {directory}:\n{proc.stdout}{proc.stderr}")
 
 
-def add_headers(directory: Path) -> None:
-    """Prepend the do-not-edit header to every ``.py`` file under ``directory``."""
-    for path in sorted(directory.rglob("*.py")):
-        text = path.read_text(encoding="utf-8")
-        if not text.startswith(HEADER):
-            path.write_text(HEADER + text, encoding="utf-8")
+def add_headers(path: Path, header: str = HEADER) -> None:
+    """Prepend a do-not-edit header to ``path``, or to every ``.py`` file under it."""
+    files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    for file in files:
+        text = file.read_text(encoding="utf-8")
+        if not text.startswith(header):
+            file.write_text(header + text, encoding="utf-8")
 
 
 def finish_package(directory: Path) -> None:

@@ -1,9 +1,10 @@
-"""The asynchronous KEI-Agent client (hand-written source of both flavours).
+"""The asynchronous KEI-Agent client, for asyncio services.
 
-``kei_agent_async.KeiAgentClient`` runs every operation through one request pipeline on one
-pooled ``httpx.AsyncClient``: validation, routing, auth, headers, retries, circuit breaker and
-fallback. :mod:`kei_agent_sync` is generated from this package by ``python -m generator``
-(unasync), with a small hand-written ``_backend`` per flavour for sleeping, locks and threads.
+``KeiAgentClient`` runs every operation through one request pipeline on one pooled
+``httpx.AsyncClient``: routing, auth, headers, retries, circuit breaker and protocol fallback.
+This package is the hand-written source of both flavours: :mod:`kei_agent_sync` is generated from
+it by ``python -m generator`` (unasync), with a small hand-written ``_backend`` per flavour for
+sleeping, locks and in-flight tracking.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from loguru import logger as _logger
 
 from kei_agent._version import __version__
 
+from .client import AgentPager, KeiAgentClient
+
 # Silent by default, like every package of the SDK (loguru disables per package name).
 _logger.disable("kei_agent_async")
 
-__all__ = ["__version__"]
+__all__ = ["AgentPager", "KeiAgentClient", "__version__"]

@@ -1,8 +1,9 @@
-"""The blocking KEI-Agent client: same classes, methods and docstrings as :mod:`kei_agent_async`.
+"""The blocking KEI-Agent client, for scripts and Jupyter notebooks (no event loop involved).
 
-For scripts and Jupyter notebooks: no event loop is involved. Apart from the tiny hand-written
-``_backend`` module, the code of this package is generated from :mod:`kei_agent_async` by
-``python -m generator`` and checked for drift by ``python -m generator --check``.
+Same classes, methods, signatures and docstrings as :mod:`kei_agent_async`. Apart from this file
+and the small ``_backend`` module, the code of this package is generated from
+:mod:`kei_agent_async` by ``python -m generator`` and checked for drift by
+``python -m generator --check``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from loguru import logger as _logger
 
 from kei_agent._version import __version__
 
+from .client import AgentPager, KeiAgentClient
+
 # Silent by default, like every package of the SDK (loguru disables per package name).
 _logger.disable("kei_agent_sync")
 
-__all__ = ["__version__"]
+__all__ = ["AgentPager", "KeiAgentClient", "__version__"]

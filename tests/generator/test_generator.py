@@ -18,7 +18,7 @@ CONTRACT = Path("kei_agent/_contract")
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     """A copy of what the generator reads and writes, so tests can edit it freely."""
-    for name in ("openapi", "generator"):
+    for name in ("openapi", "generator", "kei_agent_async", "kei_agent_sync"):
         shutil.copytree(REPO_ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
     for target in (GENERATED, CONTRACT):
         shutil.copytree(REPO_ROOT / target, tmp_path / target, ignore=shutil.ignore_patterns("__pycache__"))

@@ -14,3 +14,9 @@ def prism_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = Path(tmp_path_factory.mktemp("prism")) / "prism.log"
     with run_prism(log) as url:
         yield url
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """The async flavour runs on asyncio (the client's ``_backend`` is asyncio-based)."""
+    return "asyncio"

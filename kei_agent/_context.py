@@ -1,0 +1,35 @@
+"""Per-task / per-thread request context (contextvars): the current correlation id.
+
+The client sends the current correlation id as ``X-Correlation-ID`` (a new one per call when
+none is set); the logging layer's ``LogContext`` sets it, and so can applications directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from contextvars import ContextVar
+
+_correlation_id: ContextVar[str | None] = ContextVar("kei_correlation_id", default=None)
+
+
+def get_correlation_id() -> str | None:
+    """The correlation id of the current context, if any."""
+    return _correlation_id.get()
+
+
+def new_correlation_id() -> str:
+    """A fresh correlation id (a UUID4 in hex form)."""
+    return uuid.uuid4().hex
+
+
+@contextlib.contextmanager
+def correlation_scope(correlation_id: str | None = None) -> Iterator[str]:
+    """Run the block with ``correlation_id`` (a new one if None) as the current correlation id."""
+    value = correlation_id or new_correlation_id()
+    token = _correlation_id.set(value)
+    try:
+        yield value
+    finally:
+        _correlation_id.reset(token)
