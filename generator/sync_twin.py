@@ -43,6 +43,14 @@ NAME_REPLACEMENTS = {
     "get_async_httpx_client": "get_httpx_client",
     "set_async_httpx_client": "set_httpx_client",
     "kei_agent_async": "kei_agent_sync",
+    "async_auth_flow": "sync_auth_flow",
+    "handle_async_request": "handle_request",
+    "asend": "send",
+    "AsyncConnection": "Connection",
+    # Event streams (kei_agent_async/stream.py): httpx-sse's iterator of an event-stream response.
+    "aiter_sse": "iter_sse",
+    # Test transports (tests/clients/_async) implement httpx's transport method.
+    "handle_async_request": "handle_request",
 }
 
 #: Phrase replacements inside strings and comments (docstring examples read right in both flavours).

@@ -21,6 +21,7 @@ from loguru import logger as _logger
 
 from ._context import correlation_scope, get_correlation_id
 from ._version import __version__
+from .auth import AccessToken, TokenSource
 from .config import (
     DEFAULTS_TABLE,
     ENV_VARIABLES,
@@ -50,6 +51,7 @@ from .errors import (
     RateLimitError,
     ResponseValidationError,
     SecurityError,
+    TokenUnavailableError,
     UnprocessableEntityError,
     ValidationError,
 )
@@ -58,18 +60,84 @@ from .secrets import Secret
 
 if TYPE_CHECKING:
     from kei_agent_async import KeiAgentClient as UnifiedKeiAgentClient
+    from kei_agent_async.health import get_health_manager
+
+    from .health import (
+        APIHealthCheck,
+        BaseHealthCheck,
+        CustomHealthCheck,
+        DatabaseHealthCheck,
+        HealthCheckResult,
+        HealthCheckSummary,
+        HealthStatus,
+        KeiAPIHealthCheck,
+        MemoryHealthCheck,
+    )
+    from .logging import (
+        EnterpriseLogger,
+        LogContext,
+        audit,
+        configure_logging,
+        get_logger,
+        log_context,
+        sanitize_for_logging,
+    )
+    from .validation import HardeningLimits, InputValidator, ValidationResult, get_input_validator
+
+#: Enterprise names, imported on first use so that ``import kei_agent`` stays light.
+_LAZY = {
+    **dict.fromkeys(
+        [
+            "EnterpriseLogger",
+            "LogContext",
+            "audit",
+            "configure_logging",
+            "get_logger",
+            "log_context",
+            "sanitize_for_logging",
+        ],
+        "kei_agent.logging",
+    ),
+    **dict.fromkeys(
+        ["HardeningLimits", "InputValidator", "ValidationResult", "get_input_validator"], "kei_agent.validation"
+    ),
+    **dict.fromkeys(
+        [
+            "APIHealthCheck",
+            "BaseHealthCheck",
+            "CustomHealthCheck",
+            "DatabaseHealthCheck",
+            "HealthCheckResult",
+            "HealthCheckSummary",
+            "HealthStatus",
+            "KeiAPIHealthCheck",
+            "MemoryHealthCheck",
+        ],
+        "kei_agent.health",
+    ),
+    # The documentation's health manager is the async one, like UnifiedKeiAgentClient.
+    "get_health_manager": "kei_agent_async.health",
+}
 
 # The library is silent by default: applications opt in with `logger.enable("kei_agent")`.
 _logger.disable("kei_agent")
 
 
 def __getattr__(name: str) -> Any:
-    """``UnifiedKeiAgentClient`` is the async client, imported on first use (the core itself
-    never imports a client flavour)."""
+    """``UnifiedKeiAgentClient`` is the async client and ``get_health_manager`` its health manager,
+    imported on first use (the core itself never imports a client flavour); the enterprise names
+    (logging, validation, health model) load on first use too."""
     if name == "UnifiedKeiAgentClient":
         from kei_agent_async import KeiAgentClient
 
         return KeiAgentClient
+    module = _LAZY.get(name)
+    if module is not None:
+        import importlib
+
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -78,20 +146,34 @@ __all__ = [
     "ENV_VARIABLES",
     "APIConnectionError",
     "APIError",
+    "APIHealthCheck",
     "APIStatusError",
     "APITimeoutError",
+    "AccessToken",
     "AgentClientConfig",
     "AuthType",
     "AuthenticationError",
     "BadRequestError",
+    "BaseHealthCheck",
     "CircuitBreakerOpenError",
     "CircuitState",
     "ConfigurationError",
     "ConflictError",
     "ConnectionConfig",
+    "CustomHealthCheck",
+    "DatabaseHealthCheck",
+    "EnterpriseLogger",
     "FieldProblem",
+    "HardeningLimits",
+    "HealthCheckResult",
+    "HealthCheckSummary",
+    "HealthStatus",
+    "InputValidator",
     "InternalServerError",
+    "KeiAPIHealthCheck",
     "KeiSDKError",
+    "LogContext",
+    "MemoryHealthCheck",
     "NotFoundError",
     "PermissionDeniedError",
     "Protocol",
@@ -103,10 +185,20 @@ __all__ = [
     "Secret",
     "SecurityConfig",
     "SecurityError",
+    "TokenSource",
+    "TokenUnavailableError",
     "UnifiedKeiAgentClient",
     "UnprocessableEntityError",
     "ValidationError",
+    "ValidationResult",
     "__version__",
+    "audit",
+    "configure_logging",
     "correlation_scope",
     "get_correlation_id",
+    "get_health_manager",
+    "get_input_validator",
+    "get_logger",
+    "log_context",
+    "sanitize_for_logging",
 ]

@@ -18,6 +18,7 @@ import attrs
 import cattrs
 
 from ._config_checks import field_default, raise_if, show
+from .auth.providers import TokenProvider
 from .config import _CONFIG_CLASSES, AuthType, _env_fields, _type_hints
 from .errors import FieldProblem
 from .secrets import Secret
@@ -118,6 +119,8 @@ def _converter() -> cattrs.Converter:
     converter.register_structure_hook(AuthType, _structure_auth_type)
     converter.register_structure_hook_func(lambda tp: tp == (bool | str), _structure_verify)
     converter.register_structure_hook_func(lambda tp: tp == Mapping[str, str], _structure_headers)
+    # Custom credential strategies are objects, not data: SecurityConfig's rules check them.
+    converter.register_structure_hook_func(lambda tp: tp == (TokenProvider | None), lambda value, _: value)
     return converter
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterator
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
 _correlation_id: ContextVar[str | None] = ContextVar("kei_correlation_id", default=None)
 
@@ -17,6 +17,16 @@ _correlation_id: ContextVar[str | None] = ContextVar("kei_correlation_id", defau
 def get_correlation_id() -> str | None:
     """The correlation id of the current context, if any."""
     return _correlation_id.get()
+
+
+def set_correlation_id(value: str | None) -> Token[str | None]:
+    """Make ``value`` the current correlation id (until reset with the returned token)."""
+    return _correlation_id.set(value)
+
+
+def reset_correlation_id(token: Token[str | None]) -> None:
+    """Undo a :func:`set_correlation_id`."""
+    _correlation_id.reset(token)
 
 
 def new_correlation_id() -> str:

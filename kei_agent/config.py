@@ -16,8 +16,10 @@ from __future__ import annotations
 import enum
 import functools
 import os
+import stat
 import sys
 import typing
+import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, Final, cast
 
@@ -25,7 +27,8 @@ import attrs
 
 from ._config_checks import HEADER_NAME, HEADER_VALUE, Check, field_default, raise_if, show, values_of
 from ._version import __version__
-from .errors import ConfigurationError, FieldProblem, redact_url
+from .auth.providers import TokenProvider
+from .errors import ConfigurationError, FieldProblem, InsecureKeyFileWarning, redact_url
 from .secrets import Secret
 
 __all__ = [
@@ -324,13 +327,48 @@ class AuthType(enum.StrEnum):
     """No credentials (health endpoints, local development)."""
 
 
+#: How the OAuth client authenticates at the token endpoint (RFC 6749 section 2.3.1).
+OIDC_TOKEN_AUTH_METHODS: Final = ("client_secret_basic", "client_secret_post")
+
+
+def _provider_repr(value: object) -> str:
+    # A provider object may hold credentials of its own: show its type only.
+    return "None" if value is None else f"<{type(value).__name__}>"
+
+
+def _check_key_file_mode(path: str) -> None:
+    """Warn when a private key file can be read by group or others (POSIX)."""
+    if os.name != "posix":
+        return
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return
+    if mode & 0o077:
+        warnings.warn(
+            f"the private key {path} is accessible by group or others (mode {mode:04o}); "
+            f"restrict it with: chmod 600 {path}",
+            InsecureKeyFileWarning,
+            stacklevel=4,
+        )
+
+
 @attrs.frozen(kw_only=True)
 class SecurityConfig:
     """Authentication, RBAC and audit settings.
 
-    Construction checks the fields each ``auth_type`` needs: OIDC needs ``oidc_issuer`` or
-    ``oidc_token_url``, ``oidc_client_id`` and ``oidc_client_secret``; MTLS needs
-    ``mtls_cert_path`` and ``mtls_key_path``. Secrets are :class:`Secret` (plain strings are wrapped).
+    ``auth_type`` picks the strategy: ``BEARER`` sends ``api_token`` (or
+    ``AgentClientConfig.api_token``, or whatever ``token_provider`` returns); ``OIDC`` obtains
+    tokens with the OAuth 2 client-credentials grant from ``oidc_issuer`` (token endpoint found by
+    discovery) or ``oidc_token_url``, caches them and refreshes them ``token_refresh_leeway``
+    seconds before they expire; ``MTLS`` presents the client certificate ``mtls_cert_path`` (and
+    also sends a bearer token when one is configured). A client certificate is presented whenever
+    ``mtls_cert_path`` is set, to the API and to the token endpoint alike.
+
+    Construction checks everything at once: the fields each ``auth_type`` needs, that the TLS
+    files exist and are readable, that the OpenID URLs use https. A private key readable by group
+    or others triggers an :class:`~kei_agent.errors.InsecureKeyFileWarning`. Secrets are
+    :class:`Secret` (plain strings are wrapped) and never appear in ``repr`` or errors.
     """
 
     _section: ClassVar[str] = ""
@@ -345,6 +383,11 @@ class SecurityConfig:
         converter=_to_secret,
         metadata=_setting("Bearer token (defaults to AgentClientConfig.api_token).", "API_TOKEN", secret=True),
     )
+    token_provider: TokenProvider | None = attrs.field(
+        default=None,
+        repr=_provider_repr,
+        metadata=_setting("Custom strategy: a callable (per request) or a TokenSource (cached)."),
+    )
     rbac_enabled: bool = attrs.field(
         default=False, metadata=_setting("Check the token's scopes before sending (client-side RBAC).", "RBAC_ENABLED")
     )
@@ -352,11 +395,16 @@ class SecurityConfig:
         default=False, metadata=_setting("Emit one audit record per operation.", "AUDIT_ENABLED")
     )
     token_refresh_enabled: bool = attrs.field(
-        default=True, metadata=_setting("Refresh OIDC tokens before they expire.", "TOKEN_REFRESH_ENABLED")
+        default=True,
+        metadata=_setting(
+            "Refresh cached tokens before they expire (else use them until expiry).", "TOKEN_REFRESH_ENABLED"
+        ),
     )
     token_refresh_leeway: float = attrs.field(
         default=30.0,
-        metadata=_setting("Refresh this many seconds before expiry (clamped to the lifetime).", "TOKEN_REFRESH_LEEWAY"),
+        metadata=_setting(
+            "Refresh this many seconds before expiry (at most half the token's lifetime).", "TOKEN_REFRESH_LEEWAY"
+        ),
     )
     oidc_issuer: str | None = attrs.field(
         default=None, metadata=_setting("OpenID issuer URL (token endpoint found by discovery).", "OIDC_ISSUER")
@@ -370,24 +418,42 @@ class SecurityConfig:
         converter=_to_secret,
         metadata=_setting("OAuth client secret.", "OIDC_CLIENT_SECRET", secret=True),
     )
+    oidc_token_auth_method: str = attrs.field(
+        default="client_secret_basic",
+        metadata=_setting(
+            "How the client authenticates at the token endpoint: client_secret_basic or client_secret_post.",
+            "OIDC_TOKEN_AUTH_METHOD",
+        ),
+    )
     oidc_scope: str | None = attrs.field(
         default=None, metadata=_setting("Space-separated scopes to request.", "OIDC_SCOPE")
     )
     oidc_audience: str | None = attrs.field(
-        default=None, metadata=_setting("Audience / resource indicator to request.", "OIDC_AUDIENCE")
+        default=None,
+        metadata=_setting("Audience / resource indicator to request (sent as resource and audience).", "OIDC_AUDIENCE"),
     )
     mtls_cert_path: str | None = attrs.field(
-        default=None, metadata=_setting("Client certificate (PEM) for mTLS.", "MTLS_CERT_PATH")
+        default=None,
+        metadata=_setting(
+            "Client certificate (PEM); presented to the API and the token endpoint when set.", "MTLS_CERT_PATH"
+        ),
     )
     mtls_key_path: str | None = attrs.field(
         default=None, metadata=_setting("Private key (PEM) of the client certificate.", "MTLS_KEY_PATH")
     )
+    mtls_key_password: Secret | None = attrs.field(
+        default=None,
+        converter=_to_secret,
+        metadata=_setting("Passphrase of an encrypted private key.", "MTLS_KEY_PASSWORD", secret=True),
+    )
     mtls_ca_path: str | None = attrs.field(
-        default=None, metadata=_setting("CA bundle that verifies the server (PEM).", "MTLS_CA_PATH")
+        default=None, metadata=_setting("CA bundle (PEM) that verifies the API and the token endpoint.", "MTLS_CA_PATH")
     )
 
     def __attrs_post_init__(self) -> None:
         raise_if(self._problems(values_of(self), self._section), f"Invalid {type(self).__name__}")
+        if self.mtls_key_path is not None:
+            _check_key_file_mode(self.mtls_key_path)
 
     @staticmethod
     def _problems(values: Mapping[str, Any], prefix: str) -> list[FieldProblem]:
@@ -397,15 +463,52 @@ class SecurityConfig:
             choices = ", ".join(member.value for member in AuthType)
             check.add("auth_type", f"must be one of {choices}, got {show(auth_type)}", "use AuthType.BEARER")
         check.secret("api_token")
+        provider = values.get("token_provider")
+        if provider is not None:
+            if not (callable(provider) or callable(getattr(provider, "fetch_token", None))):
+                check.add(
+                    "token_provider",
+                    f"must be a callable or an object with fetch_token(), got {type(provider).__name__}",
+                )
+            if values.get("api_token") is not None:
+                check.add("token_provider", "is set together with api_token", "keep one of the two")
+            if auth_type in (AuthType.OIDC, AuthType.NONE):
+                check.add("token_provider", f"has no effect with auth_type {auth_type.value}", "use bearer or mtls")
         for name in ("rbac_enabled", "audit_enabled", "token_refresh_enabled"):
             check.flag(name)
         check.number("token_refresh_leeway", minimum=0, hint="use 0 or more seconds, e.g. 30")
-        check.url("oidc_issuer", optional=True, hint="use the provider's https:// issuer URL")
-        check.url("oidc_token_url", optional=True, hint="use the provider's https:// token endpoint")
+        for name in ("oidc_issuer", "oidc_token_url"):
+            url = check.url(name, optional=True, hint="use the provider's https:// URL")
+            if url is not None and not url.lower().startswith("https://"):
+                check.add(
+                    name,
+                    "must use https: the client secret and the tokens must not travel in clear text",
+                    "use the provider's https:// URL (requests-oauthlib refuses plain http)",
+                )
         check.text("oidc_client_id", optional=True)
         check.secret("oidc_client_secret")
-        for name in ("oidc_scope", "oidc_audience", "mtls_cert_path", "mtls_key_path", "mtls_ca_path"):
+        method = values.get("oidc_token_auth_method", "client_secret_basic")
+        if method not in OIDC_TOKEN_AUTH_METHODS:
+            check.add(
+                "oidc_token_auth_method",
+                f"must be one of {', '.join(OIDC_TOKEN_AUTH_METHODS)}, got {show(method)}",
+                "use client_secret_basic (the default) or client_secret_post",
+            )
+        for name in ("oidc_scope", "oidc_audience"):
             check.text(name, optional=True)
+        for name in ("mtls_cert_path", "mtls_key_path", "mtls_ca_path"):
+            path = check.text(name, optional=True)
+            if path is not None:
+                _check_readable_file(check, name, path)
+        check.secret("mtls_key_password")
+        if values.get("mtls_key_password") is not None and values.get("mtls_key_path") is None:
+            check.add("mtls_key_password", "is set without mtls_key_path", "set mtls_key_path or remove the passphrase")
+        if (
+            values.get("mtls_cert_path") is not None
+            and values.get("mtls_key_path") is None
+            and auth_type is not AuthType.MTLS  # reported below for mtls
+        ):
+            check.add("mtls_key_path", "a client certificate needs its private key", "set mtls_key_path")
         if auth_type is AuthType.OIDC:
             if values.get("oidc_issuer") is None and values.get("oidc_token_url") is None:
                 check.add("oidc_issuer", "auth_type oidc needs oidc_issuer or oidc_token_url", "set one of the two")
@@ -442,6 +545,15 @@ class SecurityConfig:
         except ConfigurationError:
             del values
             raise
+
+
+def _check_readable_file(check: Check, name: str, path: str) -> None:
+    if not os.path.exists(path):
+        check.add(name, f"{path} does not exist", "use the path of a PEM file")
+    elif not os.path.isfile(path):
+        check.add(name, f"{path} is not a file", "use the path of a PEM file")
+    elif not os.access(path, os.R_OK):
+        check.add(name, f"{path} is not readable by this process", "fix the file's permissions or owner")
 
 
 def _default_user_agent() -> str:

@@ -17,7 +17,8 @@
     │   │   └── APITimeoutError
     │   └── ResponseValidationError   a response that does not match the contract (raw body kept)
     ├── ValidationError               client-side input validation, every problem with its path
-    ├── SecurityError
+    ├── SecurityError                 a security requirement is not met
+    │   └── TokenUnavailableError     no access token: the token endpoint failed after retries
     ├── ConfigurationError            every configuration problem with its path and a fix
     ├── CircuitBreakerOpenError       the breaker rejects calls for ``retry_after`` seconds
     └── ProtocolError                 no protocol can carry the operation
@@ -47,6 +48,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "FieldProblem",
+    "InsecureKeyFileWarning",
     "InternalServerError",
     "KeiSDKError",
     "NotFoundError",
@@ -55,6 +57,7 @@ __all__ = [
     "RateLimitError",
     "ResponseValidationError",
     "SecurityError",
+    "TokenUnavailableError",
     "UnprocessableEntityError",
     "ValidationError",
     "redact_url",
@@ -605,6 +608,35 @@ class ValidationError(KeiSDKError):
 
 class SecurityError(KeiSDKError):
     """A security requirement is not met (e.g. credentials over plain HTTP, unusable key material)."""
+
+
+class TokenUnavailableError(SecurityError):
+    """No access token could be obtained: the OpenID provider's token endpoint (or its discovery
+    document) was unreachable, timed out, or answered 5xx / a non-OAuth body after the retries.
+
+    A refusal (``invalid_client``, ``invalid_scope``, ...) is an :class:`AuthenticationError`
+    instead. The call was not sent to the API, so it is safe to try again later.
+
+    Attributes:
+        url: the endpoint that failed (redacted like :attr:`APIError.url`).
+        status_code: its last HTTP status, if it answered at all.
+        attempts: how many requests were made.
+    """
+
+    url: str
+    status_code: int | None
+    attempts: int
+
+    def __init__(self, message: str, *, url: str, status_code: int | None = None, attempts: int = 1) -> None:
+        """Describe the failure (``message`` must not contain credentials)."""
+        self.url = redact_url(url)
+        self.status_code = status_code
+        self.attempts = attempts
+        super().__init__(message)
+
+
+class InsecureKeyFileWarning(UserWarning):
+    """A private key file is readable by group or others."""
 
 
 class ConfigurationError(KeiSDKError):

@@ -8,9 +8,38 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+import inspect
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterator, Sequence
+from types import TracebackType
+from typing import Any, Generic, TypeAlias, TypeVar, cast
 
-__all__ = ["InFlight", "PolicyLock", "sleep"]
+import httpx
+
+__all__ = [
+    "AuthFlow",
+    "InFlight",
+    "PolicyLock",
+    "ProbeServer",
+    "Signal",
+    "SingleFlight",
+    "WorkQueue",
+    "Worker",
+    "abort_stream",
+    "call_handler",
+    "call_maybe_async",
+    "gather_with_timeouts",
+    "interruptible",
+    "offload",
+    "run_in_thread",
+    "sleep",
+    "spawn",
+    "start_probe_server",
+]
+
+T = TypeVar("T")
+
+AuthFlow: TypeAlias = AsyncGenerator[httpx.Request, httpx.Response]
+"""What an ``httpx.Auth`` flow of this flavour returns."""
 
 
 async def sleep(seconds: float) -> None:
@@ -68,3 +97,274 @@ class InFlight:
         except TimeoutError:
             return False
         return True
+
+
+async def offload(function: Callable[[], T], timeout: float) -> T:
+    """Run blocking ``function`` in a worker thread without blocking the event loop.
+
+    Waiting is bounded by ``timeout`` (``TimeoutError``) and cancellable; the thread itself cannot
+    be interrupted, so ``function`` must bound its own I/O (it finishes in the background).
+    """
+    return await asyncio.wait_for(asyncio.to_thread(function), timeout)
+
+
+async def call_maybe_async(function: Callable[[], T | Awaitable[T]], timeout: float | None = None) -> T:
+    """Call a user-supplied function that may be a coroutine function.
+
+    A coroutine function (or any function returning an awaitable) is awaited; with ``timeout``, a
+    plain function is taken to block and runs in a worker thread (see :func:`offload`).
+    """
+    if timeout is not None and not inspect.iscoroutinefunction(function):
+        result = await offload(function, timeout)
+    else:
+        result = function()
+    if inspect.isawaitable(result):
+        return await cast("Awaitable[T]", result)
+    return result
+
+
+class SingleFlight(Generic[T]):
+    """Concurrent callers share one run of a coroutine function (e.g. one token request).
+
+    The run is a task of its own, shielded from its callers: a cancelled caller stops waiting but
+    does not cancel the run, whose result the others still receive.
+    """
+
+    __slots__ = ("_task",)
+
+    def __init__(self) -> None:
+        self._task: asyncio.Future[T] | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether a run is in progress."""
+        return self._task is not None and not self._task.done()
+
+    async def run(self, function: Callable[[], Coroutine[Any, Any, T]], shortcut: Callable[[], T | None]) -> T:
+        """Join the run in progress, or return ``shortcut()`` when it has a value, or start a run."""
+        task = self._task
+        if task is None or task.done():
+            cached = shortcut()
+            if cached is not None:
+                return cached
+            task = asyncio.ensure_future(function())
+            task.add_done_callback(_retrieve)
+            self._task = task
+        return await asyncio.shield(task)
+
+    def cancel(self) -> None:
+        """Cancel the run in progress, if any (when the client closes)."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    # Mark the exception as retrieved: callers that were cancelled never await the task.
+    if not task.cancelled():
+        task.exception()
+
+
+async def run_in_thread(func: Callable[..., T], /, *args: object) -> T:
+    """Run blocking ``func(*args)`` in a worker thread (context propagated) without blocking the loop."""
+    return await asyncio.to_thread(func, *args)
+
+
+async def gather_with_timeouts(jobs: Sequence[tuple[Callable[[], Awaitable[T]], float]]) -> list[T | BaseException]:
+    """Run every ``(job, timeout)`` concurrently; each result is the job's value or its exception
+    (``TimeoutError`` when it took longer than its timeout; it is cancelled then)."""
+
+    async def bounded(job: Callable[[], Awaitable[T]], timeout: float) -> T:
+        return await asyncio.wait_for(job(), timeout)
+
+    results = await asyncio.gather(*(bounded(job, timeout) for job, timeout in jobs), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, Exception):
+            raise result  # cancellation and the like are not check results
+    return list(results)
+
+
+#: Answers one probe request: ``(method, path) -> (status, JSON body)``.
+ProbeHandler = Callable[[str, str], Awaitable[tuple[int, bytes]]]
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
+_READ_TIMEOUT = 10.0
+
+
+class ProbeServer:
+    """A minimal HTTP/1.1 server for the health probes, on the running event loop.
+
+    Close it with ``await server.close()`` or use it as ``async with``.
+    """
+
+    def __init__(self, server: asyncio.Server, host: str, port: int) -> None:
+        self._server = server
+        self.host = host
+        self.port = port
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` of the server."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def close(self) -> None:
+        """Stop accepting connections and wait until the server is closed; idempotent."""
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def serve_forever(self) -> None:
+        """Serve until cancelled (the server already listens; this only waits)."""
+        await self._server.serve_forever()
+
+    async def __aenter__(self) -> ProbeServer:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"ProbeServer(url={self.url!r})"
+
+
+async def _answer(handler: ProbeHandler, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        try:
+            request_line = await asyncio.wait_for(reader.readline(), _READ_TIMEOUT)
+            while (await asyncio.wait_for(reader.readline(), _READ_TIMEOUT)) not in (b"\r\n", b"\n", b""):
+                pass  # headers are not needed
+            method, target, _version = request_line.decode("latin-1").split(" ", 2)
+        except (ValueError, TimeoutError, ConnectionError):
+            status, body, method = 400, b'{"error": "bad request"}', "GET"
+        else:
+            status, body = await handler(method, target)
+        head = (
+            f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
+        )
+        writer.write(head.encode("ascii") + (b"" if method == "HEAD" else body))
+        await writer.drain()
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+
+async def start_probe_server(host: str, port: int, handler: ProbeHandler) -> ProbeServer:
+    """Listen on ``host:port`` (``port=0``: a free port) and answer with ``handler``."""
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _answer(handler, reader, writer)
+
+    server = await asyncio.start_server(on_connect, host, port)
+    bound_port = int(server.sockets[0].getsockname()[1]) if server.sockets else port
+    return ProbeServer(server, host, bound_port)
+
+
+# --------------------------------------------------------------------------- stream, bus, consumers
+# Primitives of ``stream.py`` and ``bus.py``: a stop signal, a bounded work queue, worker tasks,
+# calls that a stop signal interrupts, and aborting a network stream from another task.
+
+
+class Signal:
+    """A one-way flag other tasks can wait for (``set`` is idempotent)."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def set(self) -> None:
+        """Raise the flag; waiters wake up."""
+        self._event.set()
+
+    def is_set(self) -> bool:
+        """Whether the flag is raised."""
+        return self._event.is_set()
+
+    async def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the flag is raised, at most ``timeout`` seconds; True when raised."""
+        if self._event.is_set():
+            return True
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+
+class WorkQueue(Generic[T]):
+    """A bounded FIFO between one producer and worker tasks."""
+
+    __slots__ = ("_queue",)
+
+    def __init__(self, maxsize: int) -> None:
+        self._queue: asyncio.Queue[T] = asyncio.Queue(maxsize)
+
+    async def put(self, item: T) -> None:
+        """Add ``item``, waiting while the queue is full."""
+        await self._queue.put(item)
+
+    async def get(self) -> T:
+        """Take the oldest item, waiting while the queue is empty."""
+        return await self._queue.get()
+
+    def empty(self) -> bool:
+        """Whether no item is waiting."""
+        return self._queue.empty()
+
+    def free(self) -> int:
+        """How many items can be added without waiting."""
+        return self._queue.maxsize - self._queue.qsize()
+
+
+class Worker:
+    """A started worker task; ``join()`` waits for it (and re-raises its exception)."""
+
+    __slots__ = ("_task",)
+
+    def __init__(self, task: asyncio.Task[None]) -> None:
+        self._task = task
+
+    async def join(self) -> None:
+        """Wait until the worker returned."""
+        await self._task
+
+
+def spawn(function: Callable[[], Coroutine[Any, Any, None]], name: str) -> Worker:
+    """Start ``function()`` as a task of the running loop."""
+    return Worker(asyncio.get_running_loop().create_task(function(), name=name))
+
+
+async def interruptible(call: Callable[[], Coroutine[Any, Any, T]], stop: Signal) -> T | None:
+    """Run ``call()``; when ``stop`` is raised first, cancel it and return ``None``."""
+    if stop.is_set():
+        return None
+    task = asyncio.ensure_future(call())
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for pending in (task, stopper):
+            if not pending.done():
+                pending.cancel()
+        await asyncio.gather(task, stopper, return_exceptions=True)
+    if task.cancelled():
+        return None
+    return task.result()
+
+
+async def abort_stream(stream: Any) -> None:
+    """Close a network stream (an upgraded connection), also while another task reads from it."""
+    with contextlib.suppress(Exception):
+        await stream.aclose()
+
+
+async def call_handler(handler: Callable[[Any], Any], item: Any) -> None:
+    """Call a consumer's handler with ``item``: a coroutine function (or any awaitable result) is
+    awaited, a plain function is called in the event loop's thread."""
+    result = handler(item)
+    if inspect.isawaitable(result):
+        await result

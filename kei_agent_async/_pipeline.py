@@ -5,6 +5,11 @@ validate → route → build the generated request (``_get_kwargs``) → per att
 and deadline aware) → parse (``_build_response``, malformed → ``ResponseValidationError``).
 On a transport-level failure the router may carry the call over the next protocol.
 
+Around each call: input validation (``kei_agent.validation``, when ``validate_requests``), one
+correlation id for the whole call (the ``LogContext`` one, else a new one, current while the call
+runs), a span and metrics (``kei_agent.observability``: a no-op without OpenTelemetry), a child
+span per HTTP attempt with ``traceparent``, and a DEBUG performance record with the call's duration.
+
 Written once for both flavours: the blocking twin of this module is generated from it.
 """
 
@@ -20,9 +25,8 @@ from typing import Any
 
 import attrs
 import httpx
-from loguru import logger
 
-from kei_agent._context import get_correlation_id, new_correlation_id
+from kei_agent._context import get_correlation_id, new_correlation_id, reset_correlation_id, set_correlation_id
 from kei_agent._contract.operations import OPERATIONS, OperationSpec
 from kei_agent._generated.client import Client as _LowLevelClient
 from kei_agent.config import AgentClientConfig, ProtocolConfig, RetryConfig
@@ -36,6 +40,9 @@ from kei_agent.errors import (
     ResponseValidationError,
     status_error,
 )
+from kei_agent.logging import get_logger
+from kei_agent.logging._logger import base_logger
+from kei_agent.observability import OperationScope, get_instrumentation
 from kei_agent.policies.breaker import CircuitBreaker, CircuitState
 from kei_agent.policies.retry import (
     Fail,
@@ -49,10 +56,12 @@ from kei_agent.policies.retry import (
 )
 from kei_agent.policies.retry_after import parse_retry_after
 from kei_agent.policies.routing import Protocol, ProtocolRouter
+from kei_agent.validation import validate_request
 
 from ._backend import InFlight, PolicyLock, sleep
 
-_log = logger.bind(component="kei_agent.pipeline")
+_log = base_logger.bind(component="kei_agent.pipeline")
+_perf = get_logger("kei_agent.performance")
 
 #: RPC operations that the bus can carry (``busRequest``), by their bus operation name.
 BUS_OPERATION_NAMES = {
@@ -99,6 +108,7 @@ class SharedState:
         )
         self.lowlevel = _LowLevelClient(base_url=config.base_url)
         self.modules: dict[str, ModuleType] = {}
+        self.telemetry = get_instrumentation()
 
     def module(self, spec: OperationSpec) -> ModuleType:
         """The generated endpoint module of an operation (imported once)."""
@@ -117,9 +127,7 @@ class SharedState:
                 self.config.retry,
                 clock=self.clock,
                 key=key,
-                on_transition=lambda old, new: _log.warning(
-                    "circuit {key} {old} -> {new}", key=key, old=old.value, new=new.value
-                ),
+                on_transition=lambda old, new: self._log_transition(key, old, new),
             )
             self.breakers[key] = breaker
         return breaker
@@ -128,6 +136,10 @@ class SharedState:
         """Current state of the breaker for ``protocol`` (CLOSED if never used)."""
         with self.lock.held():
             return self.breaker(protocol).state
+
+    def _log_transition(self, key: str, old: CircuitState, new: CircuitState) -> None:
+        _log.warning("circuit {key} {old} -> {new}", key=key, old=old.value, new=new.value)
+        self.telemetry.breaker_transition(key, old.value, new.value)
 
     @staticmethod
     def _log_downgrade(operation_id: str, old: Protocol, new: Protocol) -> None:
@@ -163,6 +175,16 @@ def _problem(response: httpx.Response) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _validate(spec: OperationSpec, arguments: Mapping[str, Any]) -> None:
+    """Check the call's body and path/query parameters against the spec and the hardening limits."""
+    body = arguments.get("body")
+    if body is not None and not isinstance(body, Mapping):
+        body = body.to_dict()
+    validate_request(
+        spec.operation_id, body, parameters={key: value for key, value in arguments.items() if key != "body"}
+    )
+
+
 class Pipeline:
     """Runs one operation call through routing, attempts and parsing."""
 
@@ -189,6 +211,36 @@ class Pipeline:
         if shared.closed:
             raise KeiSDKError("the client is closed: create a new KeiAgentClient")
         spec = OPERATIONS[operation_id]
+        # One correlation id for the whole call (all attempts, fallbacks and log records).
+        token = set_correlation_id(get_correlation_id() or new_correlation_id())
+        started = time.perf_counter()
+        try:
+            with shared.telemetry.operation(operation_id) as scope:
+                outcome = "error"
+                try:
+                    if shared.config.validate_requests:
+                        _validate(spec, arguments)
+                    result = await self._route(spec, arguments, protocol, idempotency_key, scope)
+                    outcome = "success"
+                    return result
+                finally:
+                    scope.duration = time.perf_counter() - started
+                    _perf._performance(
+                        "DEBUG", operation_id, scope.duration * 1000.0, {"protocol": scope.protocol, "outcome": outcome}
+                    )
+        finally:
+            reset_correlation_id(token)
+
+    async def _route(
+        self,
+        spec: OperationSpec,
+        arguments: Mapping[str, Any],
+        protocol: Protocol | None,
+        idempotency_key: str | None,
+        scope: OperationScope,
+    ) -> Any:
+        shared = self._shared
+        operation_id = spec.operation_id
         with shared.lock.held():
             candidates = shared.router.candidates(operation_id, protocol)
         candidates = [p for p in candidates if self._carries(spec, p)]
@@ -198,6 +250,7 @@ class Pipeline:
         try:
             last_error: KeiSDKError | None = None
             for index, candidate in enumerate(candidates):
+                scope.protocol = candidate.value
                 try:
                     return await self._call_over(spec, candidate, arguments, idempotency_key)
                 except (APIConnectionError, APIStatusError, CircuitBreakerOpenError) as exc:
@@ -315,23 +368,40 @@ class Pipeline:
             response: httpx.Response | None = None
             error: httpx.TransportError | None = None
             outcome: Outcome
-            try:
-                response = await shared.http.request(
-                    method,
-                    url,
-                    headers=headers,
-                    auth=self._auth if spec.auth_required and self._auth is not None else httpx.USE_CLIENT_DEFAULT,
-                    timeout=self._attempt_timeout(remaining),
-                    **kwargs,
-                )
-            except httpx.TransportError as exc:
-                error = exc
-                outcome = _transport_outcome(exc)
-            else:
-                if 200 <= response.status_code < 300:
-                    outcome = Success(response.status_code)
+            with shared.telemetry.attempt(
+                operation_id=spec.operation_id,
+                method=method,
+                url_template=spec.path,
+                url=f"{shared.config.base_url.rstrip('/')}{url}",
+                protocol=protocol.value,
+                retry_count=attempt - 1,
+                headers=headers,
+            ) as span:
+                try:
+                    response = await shared.http.request(
+                        method,
+                        url,
+                        headers=headers,
+                        auth=self._auth if spec.auth_required and self._auth is not None else httpx.USE_CLIENT_DEFAULT,
+                        timeout=self._attempt_timeout(remaining),
+                        # For the auth flow (client-side RBAC) and the audit trail.
+                        extensions={
+                            "kei_operation": spec.operation_id,
+                            "kei_scopes": spec.scopes,
+                            "kei_protocol": protocol.value,
+                        },
+                        **kwargs,
+                    )
+                except httpx.TransportError as exc:
+                    error = exc
+                    outcome = _transport_outcome(exc)
+                    span.transport_error(exc)
                 else:
-                    outcome = StatusFailure(response.status_code, parse_retry_after(response.headers))
+                    span.response(response.status_code)
+                    if 200 <= response.status_code < 300:
+                        outcome = Success(response.status_code)
+                    else:
+                        outcome = StatusFailure(response.status_code, parse_retry_after(response.headers))
             decision = retry.decide(
                 attempt=attempt,
                 outcome=outcome,

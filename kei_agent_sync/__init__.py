@@ -11,10 +11,24 @@ from __future__ import annotations
 from loguru import logger as _logger
 
 from kei_agent._version import __version__
+from kei_agent.messaging import agent_inbox_subject
 
+from .bus import ConsumeResult, Subscription
 from .client import AgentPager, KeiAgentClient
+from .health import HealthManager, get_health_manager
+from .stream import EventStream
 
 # Silent by default, like every package of the SDK (loguru disables per package name).
 _logger.disable("kei_agent_sync")
 
-__all__ = ["AgentPager", "KeiAgentClient", "__version__"]
+__all__ = [
+    "AgentPager",
+    "ConsumeResult",
+    "EventStream",
+    "HealthManager",
+    "KeiAgentClient",
+    "Subscription",
+    "__version__",
+    "agent_inbox_subject",
+    "get_health_manager",
+]

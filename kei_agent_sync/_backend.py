@@ -5,12 +5,46 @@ Offers the same names as ``kei_agent_async/_backend.py`` with thread-based imple
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import contextvars
+import http.server
+import inspect
+import queue
+import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterator, Sequence
+from types import TracebackType
+from typing import Any, Generic, TypeAlias, TypeVar, cast
 
-__all__ = ["InFlight", "PolicyLock", "sleep"]
+import httpx
+
+__all__ = [
+    "AuthFlow",
+    "InFlight",
+    "PolicyLock",
+    "ProbeServer",
+    "Signal",
+    "SingleFlight",
+    "WorkQueue",
+    "Worker",
+    "abort_stream",
+    "call_handler",
+    "call_maybe_async",
+    "gather_with_timeouts",
+    "interruptible",
+    "offload",
+    "run_in_thread",
+    "sleep",
+    "spawn",
+    "start_probe_server",
+]
+
+T = TypeVar("T")
+
+AuthFlow: TypeAlias = Generator[httpx.Request, httpx.Response, None]
+"""What an ``httpx.Auth`` flow of this flavour returns."""
 
 
 def sleep(seconds: float) -> None:
@@ -63,3 +97,303 @@ class InFlight:
         """Wait until no call is in progress, at most ``timeout`` seconds; True when idle."""
         with self._cond:
             return self._cond.wait_for(lambda: self._count == 0, timeout)
+
+
+def offload(function: Callable[[], T], timeout: float) -> T:
+    """Run blocking ``function`` in the calling thread (``function`` bounds its own I/O)."""
+    return function()
+
+
+def call_maybe_async(function: Callable[[], T | Awaitable[T]], timeout: float | None = None) -> T:
+    """Call a user-supplied function; an awaitable result is an error in the sync client."""
+    result = function()
+    if inspect.isawaitable(result):
+        close = getattr(result, "close", None)
+        if callable(close):
+            close()  # a coroutine that is never awaited would warn
+        raise TypeError(
+            f"{getattr(function, '__qualname__', function)!s} is asynchronous: the sync client needs a "
+            "blocking token provider (use kei_agent_async for async ones)"
+        )
+    return result
+
+
+class SingleFlight(Generic[T]):
+    """Concurrent callers (threads) share one run of a function (e.g. one token request).
+
+    The first caller runs it; the others wait for its result (or its exception).
+    """
+
+    __slots__ = ("_future", "_lock")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._future: concurrent.futures.Future[T] | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether a run is in progress."""
+        return self._future is not None
+
+    def run(self, function: Callable[[], T], shortcut: Callable[[], T | None]) -> T:
+        """Join the run in progress, or return ``shortcut()`` when it has a value, or run ``function``."""
+        with self._lock:
+            future = self._future
+            leader = future is None
+            if future is None:
+                cached = shortcut()
+                if cached is not None:
+                    return cached
+                future = self._future = concurrent.futures.Future()
+        if not leader:
+            return future.result()
+        try:
+            result = function()
+        except BaseException as exc:
+            with self._lock:
+                self._future = None
+            future.set_exception(exc)
+            raise
+        with self._lock:
+            self._future = None
+        future.set_result(result)
+        return result
+
+    def cancel(self) -> None:
+        """Nothing to cancel: a blocking run ends in the thread that started it."""
+
+
+def run_in_thread(func: Callable[..., T], /, *args: object) -> T:
+    """Run blocking ``func(*args)`` (the calling thread may block: it is the sync flavour)."""
+    return func(*args)
+
+
+class _Job(threading.Thread):
+    """Runs one job in a daemon thread with the caller's context."""
+
+    def __init__(self, job: Callable[[], Any]) -> None:
+        super().__init__(daemon=True, name="kei-health-check")
+        self._job = job
+        self._context = contextvars.copy_context()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self._context.run(self._job)
+        except BaseException as exc:  # reported to the caller as the job's result
+            self.error = exc
+
+
+def gather_with_timeouts(jobs: Sequence[tuple[Callable[[], T], float]]) -> list[T | BaseException]:
+    """Run every ``(job, timeout)`` concurrently in daemon threads; each result is the job's value
+    or its exception (``TimeoutError`` when it took longer than its timeout - the thread cannot be
+    stopped and finishes in the background)."""
+    threads = [(_Job(job), timeout) for job, timeout in jobs]
+    started = time.monotonic()
+    for thread, _ in threads:
+        thread.start()
+    results: list[T | BaseException] = []
+    for thread, timeout in threads:
+        thread.join(max(0.0, started + timeout - time.monotonic()))
+        if thread.is_alive():
+            results.append(TimeoutError(f"did not finish within {timeout:g} s"))
+        elif thread.error is not None:
+            results.append(thread.error)
+        else:
+            results.append(thread.result)
+    return results
+
+
+#: Answers one probe request: ``(method, path) -> (status, JSON body)``.
+ProbeHandler = Callable[[str, str], tuple[int, bytes]]
+
+
+class _ProbeRequestHandler(http.server.BaseHTTPRequestHandler):
+    server_version = "kei-agent-probe"
+    protocol_version = "HTTP/1.1"
+    handler: ProbeHandler
+
+    def _answer(self) -> None:
+        status, body = type(self).handler(self.command, self.path)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        self.close_connection = True
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = _answer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Probes are frequent: no access log."""
+
+
+class ProbeServer:
+    """A minimal HTTP/1.1 server for the health probes, in a background thread.
+
+    Close it with ``server.close()`` or use it as ``with``.
+    """
+
+    def __init__(self, server: http.server.ThreadingHTTPServer, thread: threading.Thread, host: str, port: int) -> None:
+        self._server = server
+        self._thread = thread
+        self._closed = False
+        self.host = host
+        self.port = port
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` of the server."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def close(self) -> None:
+        """Stop the server and its thread; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+    def serve_forever(self) -> None:
+        """Block until the server is closed (from another thread or by a signal handler)."""
+        self._thread.join()
+
+    def __enter__(self) -> ProbeServer:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"ProbeServer(url={self.url!r})"
+
+
+def start_probe_server(host: str, port: int, handler: ProbeHandler) -> ProbeServer:
+    """Listen on ``host:port`` (``port=0``: a free port) and answer with ``handler`` in a thread."""
+    request_handler = type("ProbeRequestHandler", (_ProbeRequestHandler,), {"handler": staticmethod(handler)})
+    server = http.server.ThreadingHTTPServer((host, port), request_handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name="kei-health-probes", daemon=True)
+    thread.start()
+    return ProbeServer(server, thread, host, int(server.server_address[1]))
+
+
+# --------------------------------------------------------------------------- stream, bus, consumers
+# Primitives of ``stream.py`` and ``bus.py``: a stop signal, a bounded work queue, worker threads,
+# calls that a stop signal interrupts, and aborting a network stream from another thread.
+
+
+class Signal:
+    """A one-way flag other threads can wait for (``set`` is idempotent)."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        """Raise the flag; waiters wake up."""
+        self._event.set()
+
+    def is_set(self) -> bool:
+        """Whether the flag is raised."""
+        return self._event.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the flag is raised, at most ``timeout`` seconds; True when raised."""
+        return self._event.wait(timeout)
+
+
+class WorkQueue(Generic[T]):
+    """A bounded FIFO between one producer and worker threads."""
+
+    __slots__ = ("_queue",)
+
+    def __init__(self, maxsize: int) -> None:
+        self._queue: queue.Queue[T] = queue.Queue(maxsize)
+
+    def put(self, item: T) -> None:
+        """Add ``item``, waiting while the queue is full."""
+        self._queue.put(item)
+
+    def get(self) -> T:
+        """Take the oldest item, waiting while the queue is empty."""
+        return self._queue.get()
+
+    def empty(self) -> bool:
+        """Whether no item is waiting."""
+        return self._queue.empty()
+
+    def free(self) -> int:
+        """How many items can be added without waiting."""
+        return self._queue.maxsize - self._queue.qsize()
+
+
+class Worker:
+    """A started worker thread; ``join()`` waits for it (and re-raises its exception)."""
+
+    __slots__ = ("_error", "_thread")
+
+    def __init__(self, function: Callable[[], None], name: str) -> None:
+        self._error: BaseException | None = None
+        context = contextvars.copy_context()
+
+        def run() -> None:
+            try:
+                context.run(function)
+            except BaseException as exc:  # re-raised by join() in the caller's thread
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name=name, daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        """Wait until the worker returned."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+def spawn(function: Callable[[], None], name: str) -> Worker:
+    """Start ``function()`` in a daemon thread (with the caller's context)."""
+    return Worker(function, name)
+
+
+def interruptible(call: Callable[[], T], stop: Signal) -> T | None:
+    """Run ``call()`` unless ``stop`` is raised (a blocking call cannot be interrupted: it must
+    bound its own waiting)."""
+    if stop.is_set():
+        return None
+    return call()
+
+
+def abort_stream(stream: Any) -> None:
+    """Close a network stream (an upgraded connection), also while another thread reads from it:
+    the socket is shut down first, which wakes a blocked read."""
+    sock = stream.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(Exception):
+        stream.close()
+
+
+def call_handler(handler: Callable[[Any], Any], item: Any) -> None:
+    """Call a consumer's handler with ``item``; an awaitable result is an error in the sync client."""
+    result = handler(item)
+    if inspect.isawaitable(result):
+        close = getattr(result, "close", None)
+        if callable(close):
+            close()  # a coroutine that is never awaited would warn
+        raise TypeError(
+            f"{getattr(handler, '__qualname__', handler)!s} is asynchronous: the sync client needs a blocking "
+            "handler (use kei_agent_async for async ones)"
+        )

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import importlib.util
-import ssl
+import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
 from types import TracebackType
@@ -15,32 +15,25 @@ import httpx
 
 from kei_agent._generated import models
 from kei_agent._generated.types import UNSET, Unset
-from kei_agent.config import AgentClientConfig, AuthType, ProtocolConfig, RetryConfig, SecurityConfig
+from kei_agent.config import AgentClientConfig, ProtocolConfig, RetryConfig, SecurityConfig
 from kei_agent.errors import ConfigurationError, FieldProblem, KeiSDKError, ProtocolError
+from kei_agent.messaging import agent_inbox_subject
 from kei_agent.policies.breaker import CircuitState
 from kei_agent.policies.routing import Protocol
-from kei_agent.secrets import Secret
+from kei_agent.policies.transports import StreamTransport
 
+from ._audit import AuditTrail
 from ._pipeline import CallOptions, Pipeline, SharedState
+from ._protocols import protocol_state
+from ._tls import TLSDiagnosticsTransport, build_ssl_context, require_tls_for_credentials, uses_client_certificate
+from .auth import KeiAuth, build_auth
+from .bus import Subscription
+from .stream import EventStream
 
 __all__ = ["AgentPager", "KeiAgentClient"]
 
 #: How long ``close()`` lets calls in progress finish before closing the connection pool.
 DEFAULT_CLOSE_TIMEOUT = 10.0
-
-
-class _BearerAuth(httpx.Auth):
-    """Adds ``Authorization: Bearer <token>``; the token never appears in a repr."""
-
-    def __init__(self, token: Secret) -> None:
-        self._token = token
-
-    def auth_flow(self, request: httpx.Request) -> Any:
-        request.headers["Authorization"] = f"Bearer {self._token.reveal()}"
-        yield request
-
-    def __repr__(self) -> str:
-        return "_BearerAuth(token=********)"
 
 
 def _unset(value: Any) -> Any:
@@ -59,43 +52,6 @@ def _protocol(value: str | Protocol | None) -> Protocol | None:
     except ValueError:
         allowed = ", ".join(p.value for p in Protocol)
         raise ProtocolError(f"unknown protocol {value!r}: use one of {allowed}") from None
-
-
-def _ssl_context(config: AgentClientConfig, security: SecurityConfig) -> ssl.SSLContext | bool | str:
-    verify = config.connection.verify
-    if security.auth_type is not AuthType.MTLS:
-        return verify
-    problems = []
-    if not security.mtls_cert_path:
-        problems.append(FieldProblem("security.mtls_cert_path", "required for auth_type mtls"))
-    if not security.mtls_key_path:
-        problems.append(FieldProblem("security.mtls_key_path", "required for auth_type mtls"))
-    if problems:
-        raise ConfigurationError(problems)
-    cafile = security.mtls_ca_path or (verify if isinstance(verify, str) else None)
-    context = ssl.create_default_context(cafile=cafile)
-    if verify is False:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    context.load_cert_chain(str(security.mtls_cert_path), str(security.mtls_key_path))
-    return context
-
-
-def _auth(config: AgentClientConfig, security: SecurityConfig) -> httpx.Auth | None:
-    if security.auth_type is AuthType.NONE:
-        return None
-    token = security.api_token or config.api_token
-    if security.auth_type is AuthType.OIDC:
-        raise ConfigurationError(
-            [FieldProblem("security.auth_type", "oidc is not available in this release: use bearer or mtls")]
-        )
-    if token is None:
-        if security.auth_type is AuthType.MTLS:
-            return None
-        raise ConfigurationError(
-            [FieldProblem("api_token", "bearer authentication needs a token: set api_token or KEI_API_TOKEN")]
-        )
-    return _BearerAuth(token)
 
 
 class KeiAgentClient:
@@ -126,25 +82,35 @@ class KeiAgentClient:
         """
         protocol_config = protocol_config or ProtocolConfig()
         security_config = security_config or SecurityConfig()
-        auth = _auth(config, security_config)
-        verify = _ssl_context(config, security_config)
+        auth = build_auth(config, security_config)
+        if auth is not None:
+            require_tls_for_credentials(config.base_url, "credentials")
+        verify = build_ssl_context(config.connection.verify, security_config)
+        audit = AuditTrail(config, auth) if security_config.audit_enabled else None
         connection = config.connection
         if connection.http2 and importlib.util.find_spec("h2") is None:
             raise ConfigurationError(
                 [FieldProblem("connection.http2", "HTTP/2 needs the h2 package: pip install 'httpx[http2]'")]
             )
+        limits = httpx.Limits(
+            max_connections=connection.max_connections,
+            max_keepalive_connections=connection.max_keepalive_connections,
+            keepalive_expiry=connection.keepalive_expiry,
+        )
+        if transport is None and config.base_url.lower().startswith("https://"):
+            transport = TLSDiagnosticsTransport(
+                httpx.HTTPTransport(verify=verify, http2=connection.http2, limits=limits),
+                presents_certificate=uses_client_certificate(security_config),
+            )
         http = httpx.Client(
             base_url=config.base_url,
             timeout=httpx.Timeout(connection.timeout, connect=connection.connect_timeout),
-            limits=httpx.Limits(
-                max_connections=connection.max_connections,
-                max_keepalive_connections=connection.max_keepalive_connections,
-                keepalive_expiry=connection.keepalive_expiry,
-            ),
+            limits=limits,
             http2=connection.http2,
             verify=verify,
             follow_redirects=False,
             transport=transport,
+            event_hooks={"request": [audit.on_request], "response": [audit.on_response]} if audit else None,
         )
         self._config = config
         self._protocol_config = protocol_config
@@ -152,7 +118,8 @@ class KeiAgentClient:
         self._shared = SharedState(config=config, protocol_config=protocol_config, http=http)
         options = CallOptions(timeout=http.timeout, retry=config.retry)
         self._pipeline = Pipeline(self._shared, options, auth)
-        self._auth = auth
+        self._auth: KeiAuth | None = auth
+        self._audit = audit
         self._owner = True
         self._closed = False
 
@@ -185,6 +152,7 @@ class KeiAgentClient:
         derived._security_config = self._security_config
         derived._shared = self._shared
         derived._auth = self._auth
+        derived._audit = self._audit
         derived._pipeline = Pipeline(
             self._shared,
             CallOptions(
@@ -209,8 +177,11 @@ class KeiAgentClient:
         self._closed = True
         if not self._owner:
             return
+        self._close_protocols(timeout)  # streams and subscriptions first (they still call)
         self._shared.closed = True
         self._shared.inflight.wait_idle(timeout)
+        if self._auth is not None:
+            self._auth.close()
         self._shared.http.close()
 
     @property
@@ -251,9 +222,11 @@ class KeiAgentClient:
     ) -> Any:
         if self._closed:
             raise KeiSDKError("the client is closed: create a new KeiAgentClient")
-        return self._pipeline.call(
-            operation_id, arguments, protocol=_protocol(protocol), idempotency_key=idempotency_key
-        )
+        chosen = _protocol(protocol)
+        if self._audit is None:
+            return self._pipeline.call(operation_id, arguments, protocol=chosen, idempotency_key=idempotency_key)
+        with self._audit.call(operation_id, arguments, chosen.value if chosen else None):
+            return self._pipeline.call(operation_id, arguments, protocol=chosen, idempotency_key=idempotency_key)
 
     # ---------------------------------------------------------------- operations
 
@@ -461,6 +434,182 @@ class KeiAgentClient:
             "agentHeartbeat", {"agent_id": agent_id or self._config.agent_id, "body": body}
         )
         return result
+
+    # ============================================================ bus, MCP and stream (protocols)
+    # Thin methods over bus.py, mcp.py and stream.py; every HTTP call goes through the pipeline.
+
+    def publish(
+        self,
+        subject: str,
+        payload: Mapping[str, Any],
+        *,
+        type: str = "message",
+        key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> models.PublishAck:
+        """Publish a message to a bus ``subject``; returns its ``message_id``.
+
+        One ``Idempotency-Key`` (``idempotency_key``, else a new one) is sent on every retry, so a
+        retried publish is never delivered twice (the repeat answers ``duplicate=True``).
+        """
+        body = models.PublishRequest(
+            subject=subject,
+            payload=models.PublishRequestPayload.from_dict(dict(payload)),
+            type_=type,
+            key=_unset(key),
+            headers=_object(models.PublishRequestHeaders, headers),
+        )
+        result: models.PublishAck = self._call(
+            "publishMessage", {"body": body}, idempotency_key=idempotency_key or uuid.uuid4().hex
+        )
+        return result
+
+    def send_agent_message(
+        self,
+        target_agent: str,
+        message_type: str,
+        payload: Mapping[str, Any],
+        *,
+        key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> models.PublishAck:
+        """Send a message to another agent's inbox (the bus subject ``agent_inbox_subject(target_agent)``).
+
+        The receiver reads it with ``subscribe_agent_messages()``; the sender is its ``sender_agent_id``.
+        """
+        return self.publish(
+            agent_inbox_subject(target_agent),
+            payload,
+            type=message_type,
+            key=key,
+            headers={"kei-target-agent": target_agent, **(headers or {})},
+            idempotency_key=idempotency_key,
+        )
+
+    def subscribe(
+        self,
+        subject: str,
+        queue: str | None = None,
+        durable: bool = False,
+        *,
+        visibility_timeout: float = 30.0,
+        wait: float = 5.0,
+        max_messages: int = 10,
+    ) -> Subscription:
+        """Subscribe to a bus subject (``*`` matches one token, a final ``>`` the rest).
+
+        Subscriptions sharing a ``queue`` name share its messages; a ``durable`` one keeps them
+        while nobody polls and outlives ``close()``. A leased message not acknowledged within
+        ``visibility_timeout`` seconds is delivered again. ``wait`` is the long-poll wait and
+        ``max_messages`` the batch size of ``poll()``, iteration and ``consume()``.
+        """
+        body = models.SubscriptionRequest(
+            subject=subject, queue=_unset(queue), durable=durable, visibility_timeout_seconds=visibility_timeout
+        )
+        info: models.Subscription = self._call("createSubscription", {"body": body})
+        subscription = Subscription(self, info, wait=wait, max_messages=max_messages)
+        protocol_state(self._shared).add(subscription)
+        return subscription
+
+    def subscribe_agent_messages(
+        self,
+        *,
+        queue: str | None = None,
+        durable: bool = True,
+        visibility_timeout: float = 30.0,
+        wait: float = 5.0,
+        max_messages: int = 10,
+    ) -> Subscription:
+        """Subscribe to this client's agent inbox (what ``send_agent_message`` sends to it)."""
+        return self.subscribe(
+            agent_inbox_subject(self._config.agent_id),
+            queue,
+            durable,
+            visibility_timeout=visibility_timeout,
+            wait=wait,
+            max_messages=max_messages,
+        )
+
+    def discover_available_tools(self, category: str | None = None) -> list[models.ToolDescriptor]:
+        """The MCP tools (optionally of one ``category``) with their JSON-schema ``parameters``."""
+        tools: models.ToolList = self._call("listTools", {"category": _unset(category)})
+        protocol_state(self._shared).tools.update(tools.tools)
+        return list(tools.tools)
+
+    def use_tool(self, tool_name: str, /, **parameters: Any) -> models.ToolResult:
+        """Run an MCP tool; ``parameters`` are checked against its schema first (``ValidationError``).
+
+        The tool's schema comes from ``discover_available_tools`` (looked up once when unknown).
+        A tool that fails reports ``status="error"`` with its ``error``.
+        """
+        catalog = protocol_state(self._shared).tools
+        if catalog.get(tool_name) is None:
+            self.discover_available_tools()
+        catalog.validate(tool_name, parameters)
+        body = models.ToolExecutionRequest(parameters=models.ToolExecutionRequestParameters.from_dict(parameters))
+        result: models.ToolResult = self._call("executeTool", {"tool_name": tool_name, "body": body})
+        return result
+
+    def list_resources(self) -> list[models.Resource]:
+        """The MCP resources."""
+        resources: models.ResourceList = self._call("listResources", {})
+        return list(resources.resources)
+
+    def list_prompts(self) -> list[models.Prompt]:
+        """The MCP prompts with their arguments."""
+        prompts: models.PromptList = self._call("listPrompts", {})
+        return list(prompts.prompts)
+
+    def stream_events(
+        self,
+        topics: Sequence[str] | str | None = None,
+        since: str | None = None,
+        *,
+        transport: StreamTransport | str | None = None,
+        keepalive: float = 20.0,
+        poll_wait: float = 10.0,
+    ) -> EventStream:
+        """The events of ``topics`` (none: every event this agent may see) after event ``since``
+        (none: from now on), as an iterator of ``StreamEvent`` models.
+
+        WebSocket first, then Server-Sent Events, then polling (``transport`` forces one); a lost
+        connection is re-opened and resumed after the last event, without gap or duplicate.
+        ``keepalive`` is the idle time before a WebSocket ping, ``poll_wait`` the long-poll wait.
+        """
+        if self._closed:
+            raise KeiSDKError("the client is closed: create a new KeiAgentClient")
+        return EventStream(
+            self,
+            [topics] if isinstance(topics, str) else topics,
+            since,
+            transport=transport,
+            keepalive=keepalive,
+            poll_wait=poll_wait,
+        )
+
+    def publish_event(
+        self,
+        topic: str,
+        data: Mapping[str, Any],
+        *,
+        type: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> models.EventPublishAck:
+        """Publish an event to a stream ``topic`` (the same key on every retry: never published twice)."""
+        body = models.EventPublishRequest(
+            topic=topic, data=models.EventPublishRequestData.from_dict(dict(data)), type_=_unset(type)
+        )
+        result: models.EventPublishAck = self._call(
+            "publishEvent", {"body": body}, idempotency_key=idempotency_key or uuid.uuid4().hex
+        )
+        return result
+
+    def _close_protocols(self, timeout: float) -> None:
+        """Stop consumers and delete non-durable subscriptions, close event streams (client close)."""
+        for resource in protocol_state(self._shared).take_all():
+            resource.close()
 
 
 class AgentPager:

@@ -7,6 +7,9 @@ import pytest
 
 from tests.support.peers import run_prism
 
+# Fixtures of the enterprise layer: postgres_url, otel, json_logs.
+pytest_plugins = ["tests.support.enterprise"]
+
 
 @pytest.fixture(scope="session")
 def prism_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

@@ -1,4 +1,5 @@
-"""Pure resilience policies: retry, Retry-After parsing, circuit breaker, protocol routing.
+"""Pure resilience policies: retry, Retry-After parsing, circuit breaker, protocol routing,
+stream transport fallback.
 
 No I/O, no sleeping, no locks: time comes from an injectable monotonic clock and randomness from
 an injectable :class:`random.Random`, so each policy is unit-tested without sockets. The client
@@ -24,6 +25,7 @@ from .retry import (
 )
 from .retry_after import parse_retry_after
 from .routing import FALLBACK_STATUSES, Protocol, ProtocolRouter
+from .transports import StreamTransport, TransportLadder
 
 __all__ = [
     "DEFAULT_RETRY_STATUSES",
@@ -40,8 +42,10 @@ __all__ = [
     "Retry",
     "RetryPolicy",
     "StatusFailure",
+    "StreamTransport",
     "Success",
     "TransportFailure",
     "TransportKind",
+    "TransportLadder",
     "parse_retry_after",
 ]

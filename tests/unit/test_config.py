@@ -31,6 +31,15 @@ def paths(error: pytest.ExceptionInfo[ConfigurationError]) -> list[str]:
     return [problem.path for problem in error.value.problems]
 
 
+@pytest.fixture
+def pem_files(tmp_path, monkeypatch):
+    """c.pem, k.pem (mode 600) and ca.pem in the current directory: SecurityConfig checks the files."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("c.pem", "k.pem", "ca.pem"):
+        (tmp_path / name).write_text("-----BEGIN PLACEHOLDER-----\n")
+    (tmp_path / "k.pem").chmod(0o600)
+
+
 # ------------------------------------------------------------------------------------- defaults
 
 EXPECTED_DEFAULTS = {
@@ -69,6 +78,7 @@ EXPECTED_DEFAULTS = {
     SecurityConfig: {
         "auth_type": AuthType.BEARER,
         "api_token": None,
+        "token_provider": None,
         "rbac_enabled": False,
         "audit_enabled": False,
         "token_refresh_enabled": True,
@@ -77,10 +87,12 @@ EXPECTED_DEFAULTS = {
         "oidc_token_url": None,
         "oidc_client_id": None,
         "oidc_client_secret": None,
+        "oidc_token_auth_method": "client_secret_basic",
         "oidc_scope": None,
         "oidc_audience": None,
         "mtls_cert_path": None,
         "mtls_key_path": None,
+        "mtls_key_password": None,
         "mtls_ca_path": None,
     },
 }
@@ -389,7 +401,7 @@ def test_auth_type_rejects_unknown_values():
             ["oidc_client_secret"],
         ),
         ({"auth_type": AuthType.MTLS}, ["mtls_cert_path", "mtls_key_path"]),
-        ({"auth_type": AuthType.MTLS, "mtls_cert_path": "c.pem"}, ["mtls_key_path"]),
+        ({"auth_type": AuthType.MTLS, "mtls_cert_path": "missing.pem"}, ["mtls_cert_path", "mtls_key_path"]),
         ({"token_refresh_leeway": -1, "rbac_enabled": "yes"}, ["rbac_enabled", "token_refresh_leeway"]),
     ],
 )
@@ -414,7 +426,7 @@ def test_security_config_required_fields_per_auth_type(kwargs, expected_paths):
         },
     ],
 )
-def test_security_config_valid(kwargs):
+def test_security_config_valid(kwargs, pem_files):
     assert isinstance(SecurityConfig(**kwargs), SecurityConfig)
 
 
@@ -504,7 +516,7 @@ def test_from_dict_problems(data, expected_paths):
     assert paths(info) == expected_paths
 
 
-def test_other_configs_from_dict():
+def test_other_configs_from_dict(pem_files):
     assert ProtocolConfig.from_dict({"bus_enabled": "no", "fallback_cooldown_seconds": "5"}) == ProtocolConfig(
         bus_enabled=False, fallback_cooldown_seconds=5.0
     )
@@ -588,7 +600,7 @@ def test_env_variables_table_lists_every_variable():
     assert ENV_VARIABLES["KEI_API_TOKEN"] == "AgentClientConfig.api_token, SecurityConfig.api_token"
     assert ENV_VARIABLES["KEI_RPC_ENABLED"] == "ProtocolConfig.rpc_enabled"
     assert ENV_VARIABLES["KEI_OIDC_CLIENT_SECRET"] == "SecurityConfig.oidc_client_secret"
-    assert len(ENV_VARIABLES) == len(FULL_ENV) + 7 + 14  # protocol + security (api token shared)
+    assert len(ENV_VARIABLES) == len(FULL_ENV) + 7 + 16  # protocol + security (api token shared)
 
 
 def test_from_env_with_a_prefix_and_empty_values():
@@ -688,7 +700,7 @@ def test_protocol_config_from_env():
     assert paths(info) == ["KEI_FALLBACK_COOLDOWN_SECONDS"]
 
 
-def test_security_config_from_env():
+def test_security_config_from_env(pem_files):
     env = {
         "KEI_AUTH_TYPE": "oidc",
         "KEI_API_TOKEN": "bearer-token",

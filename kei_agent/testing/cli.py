@@ -1,0 +1,143 @@
+"""The ``kei-agent`` command line (console script).
+
+Light on purpose: only ``argparse`` is imported at start; each command imports what it needs.
+
+Commands:
+
+* ``serve`` - run the reference KEI server in the foreground (Ctrl+C stops it).
+
+The ``demo`` command and the client commands (``plan``, ``act``, ``health``, ``tools``,
+``agents``) join once the clients exist: add an ``_add_<name>(sub)`` parser builder and a
+``_cmd_<name>(args) -> int`` handler next to ``serve`` and call the builder in
+:func:`build_parser`. Expected errors print one line to stderr and return a non-zero code
+(:class:`CommandError`), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+class CommandError(Exception):
+    """An expected failure: printed as one line, exit code ``code``."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kei-agent", description="KEI-Agent SDK command line.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    _add_serve(sub)
+    return parser
+
+
+# ---------------------------------------------------------------------- serve
+def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="run the reference KEI server in the foreground",
+        description="Run the reference KEI server. Without --token (and without --oidc-issuer/--jwks-url) "
+        "it accepts the development token `dev-token`.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="TCP port (default: 8080; 0 picks a free one)")
+    p.add_argument(
+        "--token",
+        action="append",
+        default=None,
+        metavar="TOKEN[=SCOPE,...]",
+        help="accept this bearer token (repeatable); with =scopes only those scopes, else all",
+    )
+    p.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
+    p.add_argument("--tls-key", help="the certificate's private key (PEM)")
+    p.add_argument("--tls-ca", help="verify client certificates against this CA (PEM); a valid one authenticates")
+    p.add_argument(
+        "--require-client-cert", action="store_true", help="mutual TLS: refuse clients without a certificate"
+    )
+    p.add_argument("--oidc-issuer", help="accept JWT access tokens of this OpenID issuer (JWKS from its discovery)")
+    p.add_argument("--jwks-url", help="accept JWT access tokens signed by the keys at this JWKS URL")
+    p.add_argument("--audience", help="required `aud` of JWT access tokens")
+    p.add_argument("--admin", action="store_true", help="enable the /_admin/faults endpoint")
+    p.add_argument("--seed", type=int, help="seed of the fault-injection random generator")
+    p.set_defaults(handler=_cmd_serve)
+
+
+def _tokens(values: Sequence[str] | None) -> dict[str, list[str]] | None:
+    if not values:
+        return None
+    from .settings import ALL_SCOPES
+
+    tokens: dict[str, list[str]] = {}
+    for value in values:
+        token, sep, scopes = value.partition("=")
+        if not token:
+            raise CommandError(f"--token {value!r}: the token is empty", 2)
+        tokens[token] = [s for s in scopes.split(",") if s] if sep else sorted(ALL_SCOPES)
+    return tokens
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise CommandError("--tls-cert and --tls-key go together", 2)
+    if (args.tls_ca or args.require_client_cert) and not args.tls_cert:
+        raise CommandError("--tls-ca/--require-client-cert need --tls-cert and --tls-key", 2)
+    if args.require_client_cert and not args.tls_ca:
+        raise CommandError("--require-client-cert needs --tls-ca", 2)
+    try:
+        from .server import ServerHandle, serve_forever
+        from .settings import DEV_TOKEN, ServerSettings, TLSConfig
+    except ModuleNotFoundError as exc:
+        raise CommandError(
+            f'the server needs the `server` extra: pip install "kei-agent-py-sdk[server]" ({exc})'
+        ) from exc
+
+    tls = None
+    if args.tls_cert:
+        tls = TLSConfig(args.tls_cert, args.tls_key, args.tls_ca, args.require_client_cert)
+    settings = ServerSettings(
+        tokens=_tokens(args.token),
+        oidc_issuer=args.oidc_issuer,
+        jwks_url=args.jwks_url,
+        audience=args.audience,
+        tls=tls,
+        admin_enabled=args.admin,
+        seed=args.seed,
+    )
+
+    def ready(server: ServerHandle) -> None:
+        print(f"KEI reference server on {server.base_url}  (Ctrl+C stops it)", flush=True)
+        if settings.dev_mode:
+            print(f"No tokens configured: accepting the development token `{DEV_TOKEN}` (all scopes).", flush=True)
+        if settings.admin_enabled:
+            print("Admin endpoint enabled: /_admin/faults", flush=True)
+
+    try:
+        serve_forever(settings, host=args.host, port=args.port, on_ready=ready)
+    except OSError as exc:  # the address is taken or invalid, a TLS file is missing or unreadable, ...
+        reason = exc.strerror or str(exc)
+        if exc.filename:
+            reason = f"{reason}: {exc.filename}"
+        raise CommandError(f"cannot serve on {args.host}:{args.port}: {reason}") from exc
+    except KeyboardInterrupt:  # pragma: no cover - signal timing
+        pass
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except CommandError as exc:
+        print(f"kei-agent {args.command}: {exc}", file=sys.stderr)
+        return exc.code
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

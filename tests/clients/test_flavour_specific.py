@@ -1,0 +1,109 @@
+"""Behaviour that only one flavour has: asyncio concurrency, threads, notebooks, graceful close."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+import kei_agent_async
+import kei_agent_sync
+from kei_agent import AgentClientConfig, APIConnectionError, ConnectionConfig, RetryConfig
+from kei_agent.testing import Fault, ServerHandle, run_server
+
+TOKEN = "flavour-token"
+
+
+@pytest.fixture
+def server() -> Iterator[ServerHandle]:
+    with run_server(tokens=[TOKEN]) as handle:
+        yield handle
+
+
+def config(server: ServerHandle, **overrides: object) -> AgentClientConfig:
+    return AgentClientConfig(base_url=server.base_url, api_token=TOKEN, **overrides)  # type: ignore[arg-type]
+
+
+def test_one_hundred_concurrent_async_calls_share_one_bounded_pool(server: ServerHandle) -> None:
+    limits = ConnectionConfig(max_connections=10, max_keepalive_connections=10)
+
+    async def main() -> tuple[set[str], int]:
+        async with kei_agent_async.KeiAgentClient(config(server, connection=limits)) as client:
+            plans = await asyncio.gather(*(client.plan_task(objective=f"task {i}") for i in range(100)))
+            pool = client._shared.http._transport._pool  # type: ignore[attr-defined]
+            return {plan.plan_id for plan in plans}, len(pool.connections)
+
+    plan_ids, connections = asyncio.run(main())
+    assert len(plan_ids) == 100
+    assert 1 <= connections <= 10
+    assert server.stats.requests("planTask") == 100
+
+
+def test_threads_share_one_sync_client(server: ServerHandle) -> None:
+    with kei_agent_sync.KeiAgentClient(config(server)) as client:
+
+        def work(index: int) -> list[str]:
+            return [client.plan_task(objective=f"thread {index} call {n}").plan_id for n in range(10)]
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = list(pool.map(work, range(8)))
+    assert len({plan_id for batch in results for plan_id in batch}) == 80
+    assert server.stats.requests("planTask") == 80
+
+
+def test_sync_client_works_inside_a_running_event_loop(server: ServerHandle) -> None:
+    """A Jupyter notebook runs an event loop in the main thread: the sync client must not care."""
+
+    async def notebook_cell() -> str:
+        assert asyncio.get_running_loop().is_running()
+        with kei_agent_sync.KeiAgentClient(config(server)) as client:
+            return client.plan_task(objective="from a notebook").objective
+
+    assert asyncio.run(notebook_cell()) == "from a notebook"
+
+
+def test_async_close_lets_calls_in_progress_finish(server: ServerHandle) -> None:
+    server.faults.add(Fault.latency(0.3, route="getHealth"))
+
+    async def main() -> str:
+        client = kei_agent_async.KeiAgentClient(config(server))
+        call = asyncio.create_task(client.health_check())
+        await asyncio.sleep(0.05)
+        await client.close(timeout=5.0)
+        return (await call).status
+
+    assert asyncio.run(main())
+
+
+def test_async_close_cuts_off_calls_after_its_timeout(server: ServerHandle) -> None:
+    server.faults.add(Fault.latency(3.0, route="getHealth"))
+    retry = RetryConfig(max_attempts=1)
+
+    async def main() -> BaseException | None:
+        client = kei_agent_async.KeiAgentClient(config(server, retry=retry))
+        call = asyncio.create_task(client.health_check())
+        await asyncio.sleep(0.05)
+        await client.close(timeout=0.1)
+        results = await asyncio.gather(call, return_exceptions=True)
+        return results[0] if isinstance(results[0], BaseException) else None
+
+    error = asyncio.run(main())
+    assert isinstance(error, APIConnectionError)
+
+
+def test_sync_close_lets_threads_finish(server: ServerHandle) -> None:
+    server.faults.add(Fault.latency(0.3, route="getHealth"))
+    client = kei_agent_sync.KeiAgentClient(config(server))
+    results: list[str] = []
+    worker = threading.Thread(target=lambda: results.append(client.health_check().status))
+    worker.start()
+    for _ in range(500):
+        if server.stats.requests("getHealth"):
+            break
+        threading.Event().wait(0.01)
+    client.close(timeout=5.0)
+    worker.join()
+    assert results
