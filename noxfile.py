@@ -40,3 +40,10 @@ def check_generated(session: nox.Session) -> None:
     """Fail with a diff when generated files differ from a fresh generation."""
     session.install("-e", ".[dev]")
     session.run("python", "-m", "generator", "--check")
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """Start the reference server and run the documented flow with both clients."""
+    session.install("-e", ".[server]")
+    session.run("kei-agent", "demo")

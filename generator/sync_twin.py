@@ -49,8 +49,6 @@ NAME_REPLACEMENTS = {
     "AsyncConnection": "Connection",
     # Event streams (kei_agent_async/stream.py): httpx-sse's iterator of an event-stream response.
     "aiter_sse": "iter_sse",
-    # Test transports (tests/clients/_async) implement httpx's transport method.
-    "handle_async_request": "handle_request",
 }
 
 #: Phrase replacements inside strings and comments (docstring examples read right in both flavours).

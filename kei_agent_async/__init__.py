@@ -9,6 +9,8 @@ sleeping, locks and in-flight tracking.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from loguru import logger as _logger
 
 from kei_agent._version import __version__
@@ -16,8 +18,10 @@ from kei_agent.messaging import agent_inbox_subject
 
 from .bus import ConsumeResult, Subscription
 from .client import AgentPager, KeiAgentClient
-from .health import HealthManager, get_health_manager
 from .stream import EventStream
+
+if TYPE_CHECKING:
+    from .health import HealthManager, get_health_manager
 
 # Silent by default, like every package of the SDK (loguru disables per package name).
 _logger.disable("kei_agent_async")
@@ -33,3 +37,12 @@ __all__ = [
     "agent_inbox_subject",
     "get_health_manager",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The health manager loads on first use (most clients never need it)."""
+    if name in ("HealthManager", "get_health_manager"):
+        from . import health
+
+        return getattr(health, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -604,6 +604,12 @@ class KeiAgentClient:
         )
         return result
 
+    @property
+    def stream_downgrades(self) -> Mapping[StreamTransport, float]:
+        """Event-stream transports currently downgraded (WebSocket → SSE → polling), with the
+        monotonic time they are tried first again."""
+        return protocol_state(self._shared).ladder.downgrades
+
     async def _close_protocols(self, timeout: float) -> None:
         """Stop consumers and delete non-durable subscriptions, close event streams (client close)."""
         for resource in protocol_state(self._shared).take_all():

@@ -51,6 +51,7 @@ from kei_agent._generated.types import UNSET
 from kei_agent.errors import (
     APIConnectionError,
     APIStatusError,
+    CircuitBreakerOpenError,
     ConfigurationError,
     FieldProblem,
     KeiSDKError,
@@ -59,7 +60,6 @@ from kei_agent.errors import (
 )
 from kei_agent.logging._logger import base_logger
 from kei_agent.messaging import EventCursor, backoff_delay, decode_frame, encode_frame, topics_param
-from kei_agent.policies.routing import FALLBACK_STATUSES
 from kei_agent.policies.transports import StreamTransport, TransportLadder
 
 from ._backend import PolicyLock, Signal, abort_stream, interruptible
@@ -78,7 +78,8 @@ SUBPROTOCOL: Final = "kei.stream.v1"
 STREAM_EXTRA: Final = 'pip install "kei-agent-py-sdk[stream]"'
 #: A topic no event has: a poll for it answers at once with the server's newest event id.
 _POSITION_PROBE: Final = "kei-sdk.position-probe"
-_FATAL_STATUSES: Final = frozenset({400, 401, 403, 404, 422})
+_FATAL_STATUSES: Final = frozenset({400, 401, 403, 422})
+_TRANSIENT_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 _MAX_READ: Final = 65536
 
 
@@ -131,7 +132,7 @@ async def _refusal(response: httpx.Response, method: str, url: str) -> Exception
     raw = response.headers.get("Retry-After", "")
     if raw.isdigit():
         retry_after = float(raw)
-    if status in _FATAL_STATUSES and status != 404:
+    if status in _FATAL_STATUSES:
         return status_error(
             status,
             method=method,
@@ -393,8 +394,9 @@ _Connection = _WebSocket | _ServerSentEvents | _Polling
 class EventStream:
     """Events of the stream protocol, as ``StreamEvent`` models, each once and in order.
 
-    Get one with ``client.stream_events(topics=None, since=None)`` and iterate over it; closing
-    it (``close()``, leaving the async with block, or closing the client) closes the connection::
+    Get one with ``client.stream_events(topics=None, since=None)`` and iterate over it (the first
+    iteration connects; entering the async with block connects at once); closing it (``close()``,
+    leaving the block, or closing the client) closes the connection::
 
         async with client.stream_events(["plan.*"]) as stream:
             async for event in stream:
@@ -482,6 +484,9 @@ class EventStream:
         return self._buffer.popleft()
 
     async def __aenter__(self) -> EventStream:
+        """Connect now (iteration connects otherwise), so events published from here on are seen."""
+        if self._connection is None and not self._stop.is_set():
+            await self._connect()
         return self
 
     async def __aexit__(
@@ -536,6 +541,12 @@ class EventStream:
         except _Disconnected as exc:
             await self._lost(connection, exc)
             return
+        except (APIConnectionError, APIStatusError, CircuitBreakerOpenError) as exc:
+            # A poll failed after the pipeline's retries: poll again after a pause (same cursor).
+            if isinstance(exc, APIStatusError) and exc.status_code not in _TRANSIENT_STATUSES:
+                raise
+            await self._pause(exc)
+            return
         finally:
             with self._lock.held():
                 self._receiving = False
@@ -548,8 +559,11 @@ class EventStream:
             return
         self._failures = 0
         self._outage_started = None
-        for frame in frames:
-            await self._handle(connection, frame)
+        try:
+            for frame in frames:
+                await self._handle(connection, frame)
+        except _Disconnected as exc:  # answering a ping failed
+            await self._lost(connection, exc)
 
     async def _handle(self, connection: _Connection, frame: Mapping[str, Any]) -> None:
         kind = frame.get("type")
@@ -671,9 +685,9 @@ class EventStream:
             except _Disconnected as exc:
                 await self._pause(exc)
                 continue
-            except (APIConnectionError, APIStatusError) as exc:
+            except (APIConnectionError, APIStatusError, CircuitBreakerOpenError) as exc:
                 # Polling goes through the pipeline: transport-level failures are retried here.
-                if isinstance(exc, APIStatusError) and exc.status_code not in FALLBACK_STATUSES:
+                if isinstance(exc, APIStatusError) and exc.status_code not in _TRANSIENT_STATUSES:
                     raise
                 await self._pause(exc)
                 continue

@@ -58,7 +58,6 @@ from kei_agent.policies.retry import (
 )
 from kei_agent.policies.retry_after import parse_retry_after
 from kei_agent.policies.routing import Protocol, ProtocolRouter
-from kei_agent.validation import validate_request
 
 from ._backend import InFlight, PolicyLock, sleep
 
@@ -179,6 +178,8 @@ def _problem(response: httpx.Response) -> dict[str, Any] | None:
 
 def _validate(spec: OperationSpec, arguments: Mapping[str, Any]) -> None:
     """Check the call's body and path/query parameters against the spec and the hardening limits."""
+    from kei_agent.validation import validate_request  # loaded with the first call, not at import
+
     body = arguments.get("body")
     if body is not None and not isinstance(body, Mapping):
         body = body.to_dict()
@@ -349,7 +350,7 @@ class Pipeline:
         shared = self._shared
         module = shared.module(spec)
         kwargs = module._get_kwargs(**arguments)
-        method: str = kwargs.pop("method")
+        method: str = kwargs.pop("method").upper()
         url: str = kwargs.pop("url")
         correlation_id = get_correlation_id() or new_correlation_id()
         if not spec.idempotent and idempotency_key is None:

@@ -17,6 +17,7 @@ A key matches a configured name when the name is a run of its ``_``-separated wo
 from __future__ import annotations
 
 import base64
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -59,15 +60,27 @@ SECRET_KEYS: Final = frozenset(
 #: Field names treated as personal data by default.
 DEFAULT_PII_KEYS: Final = ("email", "phone", "ssn", "credit_card", "iban", "password", "token")
 
-_AUTH_SCHEME = re.compile(r"\b(Bearer|BEARER|bearer|Basic|BASIC)(\s+)([A-Za-z0-9\-._~+/]{8,}=*)")
-_AUTH_HEADER = re.compile(r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?)([^\"',\r\n]+)")
-_EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?!\w)")
-_CARD = re.compile(r"(?<![\w-])[2-6](?:[ -]?\d){12,18}(?![\w-])")
-_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])")
-_PHONE = re.compile(
-    r"(?<![\w+])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,5}){1,4}"
-    r"|\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4})(?![\w])"
-)
+
+class _Patterns:
+    """The value patterns, compiled on first use (importing the SDK compiles no regex)."""
+
+    def __init__(self) -> None:
+        self.auth_scheme = re.compile(r"\b(Bearer|BEARER|bearer|Basic|BASIC)(\s+)([A-Za-z0-9\-._~+/]{8,}=*)")
+        self.auth_header = re.compile(r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?)([^\"',\r\n]+)")
+        self.email = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?!\w)")
+        self.card = re.compile(r"(?<![\w-])[2-6](?:[ -]?\d){12,18}(?![\w-])")
+        self.iban = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])")
+        self.phone = re.compile(
+            r"(?<![\w+])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,5}){1,4}"
+            r"|\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4})(?![\w])"
+        )
+        self.non_digit = re.compile(r"\D")
+        self.word_separator = re.compile(r"[_\-\s.]+")
+
+
+@functools.cache
+def _patterns() -> _Patterns:
+    return _Patterns()
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -92,7 +105,7 @@ def _iban_ok(text: str) -> bool:
 
 
 def _card(match: re.Match[str]) -> str:
-    digits = re.sub(r"\D", "", match.group(0))
+    digits = _patterns().non_digit.sub("", match.group(0))
     return "[REDACTED:card]" if 13 <= len(digits) <= 19 and _luhn_ok(digits) else match.group(0)
 
 
@@ -106,7 +119,7 @@ def _phone(match: re.Match[str]) -> str:
 
 
 def _words(key: str) -> tuple[str, ...]:
-    return tuple(word for word in re.split(r"[_\-\s.]+", key.strip().lower()) if word)
+    return tuple(word for word in _patterns().word_separator.split(key.strip().lower()) if word)
 
 
 def _contains_run(words: tuple[str, ...], name: tuple[str, ...]) -> bool:
@@ -133,16 +146,17 @@ def _credential(match: re.Match[str]) -> str:
 def redact_text(text: str, *, pii: bool = True) -> str:
     """``text`` with credentials (``Authorization: ...``, ``Bearer ...``) and, with ``pii``, personal
     data replaced."""
-    text = _AUTH_HEADER.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
-    text = _AUTH_SCHEME.sub(_credential, text)
+    patterns = _patterns()
+    text = patterns.auth_header.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+    text = patterns.auth_scheme.sub(_credential, text)
     if not pii:
         return text
     if "@" in text:
-        text = _EMAIL.sub("[REDACTED:email]", text)
+        text = patterns.email.sub("[REDACTED:email]", text)
     if any(char.isdigit() for char in text):
-        text = _CARD.sub(_card, text)
-        text = _IBAN.sub(_iban, text)
-        text = _PHONE.sub(_phone, text)
+        text = patterns.card.sub(_card, text)
+        text = patterns.iban.sub(_iban, text)
+        text = patterns.phone.sub(_phone, text)
     return text
 
 

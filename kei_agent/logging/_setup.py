@@ -39,7 +39,7 @@ DEFAULT_AUDIT_FILE_PATH = "kei-agent-audit.log"
 class _State:
     def __init__(self) -> None:
         self.handler_ids: list[int] = []
-        self.intercepted: list[tuple[logging.Logger, bool]] = []
+        self.intercepted: list[tuple[logging.Logger, bool, int]] = []
         self.intercept_handler: InterceptHandler | None = None
         self.removed_default = False
         self.patcher_installed = False
@@ -64,10 +64,11 @@ def _undo_locked() -> None:
         with contextlib.suppress(ValueError):  # removed by the application already
             _loguru.remove(handler_id)
     _state.handler_ids.clear()
-    for std_logger, propagate in _state.intercepted:
+    for std_logger, propagate, level in _state.intercepted:
         if _state.intercept_handler is not None:
             std_logger.removeHandler(_state.intercept_handler)
         std_logger.propagate = propagate
+        std_logger.setLevel(level)
     _state.intercepted.clear()
     _state.intercept_handler = None
     settings.active = False
@@ -79,7 +80,7 @@ def _intercept(targets: bool | Sequence[str], level: int) -> None:
     names: Sequence[str] = [""] if targets is True else list(targets) if targets else []
     for name in names:
         std_logger = logging.getLogger(name or None)
-        _state.intercepted.append((std_logger, std_logger.propagate))
+        _state.intercepted.append((std_logger, std_logger.propagate, std_logger.level))
         std_logger.addHandler(handler)
         if name:
             std_logger.propagate = False  # the root logger's handlers would print it a second time

@@ -24,7 +24,12 @@ the CLI stay light when the ``server`` extra is missing.
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
+
+# A library logs, applications decide where it goes: without a handler configured by the app,
+# nothing is printed (no stdlib "last resort" output in the middle of a program's output).
+logging.getLogger("kei_agent.testing").addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from .app import create_app

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from starlette.responses import StreamingResponse
@@ -186,14 +186,22 @@ class WebSocketSession:
             frame["id"] = frame_id
         await self.send(frame)
 
-    async def deliver(self) -> bool:
-        """Send the events after the cursor; ``True`` when some were sent."""
+    async def deliver(self, client_left: Callable[[], bool]) -> bool:
+        """Send the events after the cursor; ``True`` when some were sent.
+
+        Stops early when ``client_left()`` (a frame or a close arrived): writing on to a closed
+        connection only fills logs, and the remaining events are sent on the next round.
+        """
         if not self.subscribed:
             return False
         events, resume = self.ctx.state.events.after(self.cursor, self.topics, BATCH)
-        self.cursor = resume
-        for event in events:
+        for index, event in enumerate(events):
             await self.send({"type": "event", "event": event.to_json()})
+            self.cursor = event.id
+            await asyncio.sleep(0)
+            if client_left() and index + 1 < len(events):
+                return True
+        self.cursor = resume
         return bool(events)
 
     async def handle(self, text: str) -> None:
@@ -256,12 +264,13 @@ class WebSocketSession:
         try:
             while True:
                 version, stop_version = log.notifier.version, ctx.shutdown.version
-                if await self.deliver():
-                    continue
+                # Frames first: a client that left (WebSocketDisconnect) must not be written to.
                 if receiver.done():
                     text = receiver.result()  # raises WebSocketDisconnect when the client left
                     receiver = asyncio.ensure_future(self.websocket.receive_text())
                     await self.handle(text)
+                    continue
+                if await self.deliver(receiver.done):
                     continue
                 if ctx.shutdown.closed:
                     await self.websocket.close(code=1001)

@@ -16,16 +16,20 @@ non-JSON values are refused beyond the schema.
 
 from __future__ import annotations
 
-from ._hardening import CONTROL_CHARACTERS, HardeningLimits
-from ._validator import (
-    OPERATION_ALIASES,
-    InputSecurityError,
-    InputValidator,
-    ValidationResult,
-    get_input_validator,
-    set_input_validator,
-    validate_request,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._hardening import CONTROL_CHARACTERS, HardeningLimits
+    from ._validator import (
+        OPERATION_ALIASES,
+        InputSecurityError,
+        InputValidator,
+        ValidationResult,
+        get_input_validator,
+        set_input_validator,
+        validate_request,
+    )
 
 __all__ = [
     "CONTROL_CHARACTERS",
@@ -38,3 +42,14 @@ __all__ = [
     "set_input_validator",
     "validate_request",
 ]
+
+_LOCATIONS = {"CONTROL_CHARACTERS": "._hardening", "HardeningLimits": "._hardening"}
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use: importing ``kei_agent.validation._schema`` alone stays light.
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LOCATIONS.get(name, "._validator"), __name__), name)
+    globals()[name] = value
+    return value

@@ -16,7 +16,7 @@ import pytest
 
 import kei_agent_async
 import kei_agent_sync
-from kei_agent import AccessToken, AgentClientConfig, AuthType, ConnectionConfig, RetryConfig, SecurityConfig, Secret
+from kei_agent import AccessToken, AgentClientConfig, AuthType, ConnectionConfig, RetryConfig, Secret, SecurityConfig
 from kei_agent.testing import ServerHandle
 from kei_agent_async.auth import TokenAuth as AsyncTokenAuth
 from kei_agent_sync.auth import TokenAuth as SyncTokenAuth
@@ -202,7 +202,7 @@ def test_the_sync_client_refuses_an_async_token_callable(server: ServerHandle) -
 
     provider: Callable[[], Awaitable[Any]] = current_token
     security = SecurityConfig(token_provider=provider)
-    with kei_agent_sync.KeiAgentClient(AgentClientConfig(server.base_url), security_config=security) as client:
-        with pytest.raises(TypeError, match="kei_agent_async"):
-            client.plan_task(objective="x")
+    client = kei_agent_sync.KeiAgentClient(AgentClientConfig(server.base_url), security_config=security)
+    with client, pytest.raises(TypeError, match="kei_agent_async"):
+        client.plan_task(objective="x")
     assert server.stats.requests("planTask") == 0

@@ -435,3 +435,13 @@ def test_context_follows_threads_started_with_context() -> None:
     assert results[0].user_id == "u-1"
     assert results[1] == LogContext()
     assert logs.records()[0]["correlation_id"] == "parent"
+
+
+def test_reset_logging_restores_the_stdlib_loggers() -> None:
+    root, app = logging.getLogger(), logging.getLogger("myapp")
+    before = (root.level, list(root.handlers), app.level, app.propagate, list(app.handlers))
+    configure(intercept_stdlib=True)
+    configure(intercept_stdlib=["myapp"], level="DEBUG")
+    assert app.propagate is False
+    reset_logging()
+    assert (root.level, list(root.handlers), app.level, app.propagate, list(app.handlers)) == before

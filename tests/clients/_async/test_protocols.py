@@ -16,6 +16,7 @@ from loguru import logger
 from kei_agent import (
     AgentClientConfig,
     APIConnectionError,
+    CircuitBreakerOpenError,
     InternalServerError,
     ProtocolConfig,
     ProtocolError,
@@ -200,6 +201,7 @@ async def test_websocket_refused_falls_back_to_sse_logged_once(
             events = await take(stream, 3)
             assert stream.transport is StreamTransport.SSE
             await stream.close()
+        assert StreamTransport.WEBSOCKET in client.stream_downgrades
     assert [event["data"]["i"] for event in events] == [0, 1, 2]
     assert server.stats.requests("websocket") == 1  # the second stream skips it (cool-down)
     downgrades = [record for record in warnings_logged if "falling back to sse" in record]
@@ -467,7 +469,7 @@ async def test_one_thousand_messages_under_faults_none_lost_none_processed_twice
                 while True:
                     try:
                         ack = await client.publish("reliability.msg", {"n": index}, idempotency_key=f"msg-{index}")
-                    except (APIConnectionError, InternalServerError):
+                    except (APIConnectionError, InternalServerError, CircuitBreakerOpenError):
                         await sleep(0.05)  # the same key again: never published twice
                         continue
                     published.add(ack.message_id)

@@ -134,19 +134,19 @@ def test_expected_status_and_headers(kei_server: ServerHandle) -> None:
 
 
 def test_slow_checks_hit_their_timeout_and_checks_run_concurrently(kei_server: ServerHandle) -> None:
-    kei_server.faults.add(Fault.latency(3.0, route="getHealth"))
+    kei_server.faults.add(Fault.latency(1.2, route="getHealth"))
     checks = [
-        APIHealthCheck(name=f"slow-{index}", url=health_url(kei_server), timeout_seconds=0.5, critical=False)
+        APIHealthCheck(name=f"slow-{index}", url=health_url(kei_server), timeout_seconds=0.3, critical=False)
         for index in range(4)
     ]
     summary = HealthManager(checks).run_all_checks()
     assert summary.overall_status is HealthStatus.DEGRADED  # non-critical checks only degrade
     assert summary.unhealthy_count == 4
     for result in summary.checks:
-        assert result.message == "timed out after 0.5 s"
-        assert result.error == "TimeoutError: the check did not finish within 0.5 s"
-        assert result.duration_ms >= 450
-    assert summary.duration_ms < 1900  # four 0.5 s timeouts in sequence would take 2 s
+        assert result.message == "timed out after 0.3 s"
+        assert result.error == "TimeoutError: the check did not finish within 0.3 s"
+        assert result.duration_ms >= 250
+    assert summary.duration_ms < 1100  # four 0.3 s timeouts in sequence would take 1.2 s
 
 
 # -------------------------------------------------------------------------- memory, KEI, custom
