@@ -24,10 +24,12 @@ from typing import TYPE_CHECKING, Any
 from kei_agent.testing.cli import CommandError, _add_serve
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from kei_agent import AgentClientConfig
     from kei_agent_sync import KeiAgentClient
 
-Subparsers = argparse._SubParsersAction  # type: ignore[type-arg]
+    Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,9 +118,9 @@ def _json_object(option: str, text: str | None) -> dict[str, Any] | None:
 
 
 def _config(args: argparse.Namespace) -> AgentClientConfig:
-    from kei_agent import AgentClientConfig, ConfigurationError
-
     import os
+
+    from kei_agent import AgentClientConfig, ConfigurationError
 
     env = dict(os.environ)
     for option, variable in (("url", "KEI_API_URL"), ("token", "KEI_API_TOKEN"), ("agent_id", "KEI_AGENT_ID")):

@@ -32,7 +32,7 @@ from __future__ import annotations
 import http
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, NotRequired, Required, TypedDict, Unpack, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import attrs
@@ -207,6 +207,19 @@ class APIError(KeiSDKError):
         return f"{self.method} {self.path} failed: {reason}{suffix}"
 
 
+class StatusErrorArgs(TypedDict):
+    """The keyword arguments every :class:`APIStatusError` takes (subclasses add their own)."""
+
+    status_code: NotRequired[int | None]
+    method: Required[str]
+    url: Required[str]
+    request_id: NotRequired[str | None]
+    correlation_id: NotRequired[str | None]
+    problem: NotRequired[Mapping[str, Any] | None]
+    body: NotRequired[bytes]
+    retry_after: NotRequired[float | None]
+
+
 class APIStatusError(APIError):
     """The server answered with an error status (4xx/5xx).
 
@@ -320,30 +333,14 @@ class AuthenticationError(APIStatusError):
         self,
         message: str | None = None,
         *,
-        status_code: int | None = None,
-        method: str,
-        url: str,
-        request_id: str | None = None,
-        correlation_id: str | None = None,
-        problem: Mapping[str, Any] | None = None,
-        body: bytes = b"",
-        retry_after: float | None = None,
         oauth_error: str | None = None,
+        **kwargs: Unpack[StatusErrorArgs],
     ) -> None:
         """Like :class:`APIStatusError`; ``oauth_error`` defaults to the problem's ``error`` member."""
+        problem = kwargs.get("problem")
         self.problem = dict(problem) if problem is not None else None
         self.oauth_error = oauth_error if oauth_error is not None else self._problem_str("error")
-        super().__init__(
-            message,
-            status_code=status_code,
-            method=method,
-            url=url,
-            request_id=request_id,
-            correlation_id=correlation_id,
-            problem=problem,
-            body=body,
-            retry_after=retry_after,
-        )
+        super().__init__(message, **kwargs)
 
     def _extra_ids(self) -> dict[str, object]:
         return {"oauth_error": self.oauth_error}
@@ -364,30 +361,14 @@ class PermissionDeniedError(APIStatusError):
         self,
         message: str | None = None,
         *,
-        status_code: int | None = None,
-        method: str,
-        url: str,
-        request_id: str | None = None,
-        correlation_id: str | None = None,
-        problem: Mapping[str, Any] | None = None,
-        body: bytes = b"",
-        retry_after: float | None = None,
         required_scope: str | None = None,
+        **kwargs: Unpack[StatusErrorArgs],
     ) -> None:
         """Like :class:`APIStatusError`, plus the missing scope."""
+        problem = kwargs.get("problem")
         self.problem = dict(problem) if problem is not None else None
         self.required_scope = required_scope if required_scope is not None else self._problem_str("required_scope")
-        super().__init__(
-            message,
-            status_code=status_code,
-            method=method,
-            url=url,
-            request_id=request_id,
-            correlation_id=correlation_id,
-            problem=problem,
-            body=body,
-            retry_after=retry_after,
-        )
+        super().__init__(message, **kwargs)
 
     def _extra_ids(self) -> dict[str, object]:
         return {"required_scope": self.required_scope}
@@ -419,30 +400,12 @@ class UnprocessableEntityError(APIStatusError):
     def __init__(
         self,
         message: str | None = None,
-        *,
-        status_code: int | None = None,
-        method: str,
-        url: str,
-        request_id: str | None = None,
-        correlation_id: str | None = None,
-        problem: Mapping[str, Any] | None = None,
-        body: bytes = b"",
-        retry_after: float | None = None,
+        **kwargs: Unpack[StatusErrorArgs],
     ) -> None:
         """Like :class:`APIStatusError`; ``errors`` is read from the problem document."""
-        raw = (problem or {}).get("errors")
+        raw = (kwargs.get("problem") or {}).get("errors")
         self.errors = [dict(item) for item in raw if isinstance(item, Mapping)] if isinstance(raw, list) else []
-        super().__init__(
-            message,
-            status_code=status_code,
-            method=method,
-            url=url,
-            request_id=request_id,
-            correlation_id=correlation_id,
-            problem=problem,
-            body=body,
-            retry_after=retry_after,
-        )
+        super().__init__(message, **kwargs)
 
     def _detail(self) -> str | None:
         detail = super()._detail()

@@ -15,6 +15,7 @@ Written once for both flavours: the blocking twin of this module is generated fr
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import time
@@ -57,6 +58,7 @@ from kei_agent.policies.retry import (
 from kei_agent.policies.retry_after import parse_retry_after
 from kei_agent.policies.routing import Protocol, ProtocolRouter
 
+from ._audit import AuditTrail
 from ._backend import InFlight, PolicyLock, sleep
 
 _log = base_logger.bind(component="kei_agent.pipeline")
@@ -108,6 +110,7 @@ class SharedState:
         self.lowlevel = _LowLevelClient(base_url=config.base_url)
         self.modules: dict[str, ModuleType] = {}
         self.telemetry = get_instrumentation()
+        self.audit: AuditTrail | None = None  # the client's audit trail, with SecurityConfig.audit_enabled
 
     def module(self, spec: OperationSpec) -> ModuleType:
         """The generated endpoint module of an operation (imported once)."""
@@ -216,7 +219,8 @@ class Pipeline:
         token = set_correlation_id(get_correlation_id() or new_correlation_id())
         started = time.perf_counter()
         try:
-            with shared.telemetry.operation(operation_id) as scope:
+            audit = shared.audit.call(operation_id, arguments, protocol) if shared.audit else contextlib.nullcontext()
+            with shared.telemetry.operation(operation_id) as scope, audit:
                 outcome = "error"
                 try:
                     if shared.config.validate_requests:

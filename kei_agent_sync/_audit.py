@@ -2,7 +2,7 @@
 # Edit that file instead, then run `nox -s generate`.
 """Audit records of a client: one per operation (``SecurityConfig.audit_enabled``).
 
-The client wraps every operation in :meth:`AuditTrail.call`; the connection pool's event hooks
+The pipeline wraps every operation in :meth:`AuditTrail.call`; the connection pool's event hooks
 note what each attempt sent and received (protocol, final status, correlation id), so the record
 describes the call as it ended - after retries, 401 replays and protocol fallback. Records carry
 the SHA-256 of the canonical JSON input, never the input (see :mod:`kei_agent.auth.audit`).
@@ -26,6 +26,7 @@ from kei_agent._contract.operations import OPERATIONS
 from kei_agent.auth.audit import AuditRecord, Outcome, emit_audit, input_sha256, utc_now
 from kei_agent.config import AgentClientConfig
 from kei_agent.errors import AuthenticationError, KeiSDKError, PermissionDeniedError
+from kei_agent.policies.routing import Protocol
 
 from .auth import KeiAuth
 
@@ -67,10 +68,11 @@ class AuditTrail:
             trace.status = response.status_code
 
     @contextlib.contextmanager
-    def call(self, operation_id: str, arguments: Mapping[str, Any], protocol: str | None) -> Iterator[None]:
+    def call(self, operation_id: str, arguments: Mapping[str, Any], protocol: Protocol | None) -> Iterator[None]:
         """Audit the operation run inside the block (it ends with the block, or its exception)."""
         spec = OPERATIONS[operation_id]
-        trace = _CallTrace(protocol=protocol or (spec.protocols[0] if spec.protocols else "rpc"))
+        requested = protocol.value if protocol is not None else None
+        trace = _CallTrace(protocol=requested or (spec.protocols[0] if spec.protocols else "rpc"))
         digest = input_sha256(arguments)
         token = _current.set(trace)
         started = time.monotonic()

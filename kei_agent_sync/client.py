@@ -116,10 +116,10 @@ class KeiAgentClient:
         self._protocol_config = protocol_config
         self._security_config = security_config
         self._shared = SharedState(config=config, protocol_config=protocol_config, http=http)
+        self._shared.audit = audit
         options = CallOptions(timeout=http.timeout, retry=config.retry)
         self._pipeline = Pipeline(self._shared, options, auth)
         self._auth: KeiAuth | None = auth
-        self._audit = audit
         self._owner = True
         self._closed = False
 
@@ -152,7 +152,6 @@ class KeiAgentClient:
         derived._security_config = self._security_config
         derived._shared = self._shared
         derived._auth = self._auth
-        derived._audit = self._audit
         derived._pipeline = Pipeline(
             self._shared,
             CallOptions(
@@ -222,11 +221,9 @@ class KeiAgentClient:
     ) -> Any:
         if self._closed:
             raise KeiSDKError("the client is closed: create a new KeiAgentClient")
-        chosen = _protocol(protocol)
-        if self._audit is None:
-            return self._pipeline.call(operation_id, arguments, protocol=chosen, idempotency_key=idempotency_key)
-        with self._audit.call(operation_id, arguments, chosen.value if chosen else None):
-            return self._pipeline.call(operation_id, arguments, protocol=chosen, idempotency_key=idempotency_key)
+        return self._pipeline.call(
+            operation_id, arguments, protocol=_protocol(protocol), idempotency_key=idempotency_key
+        )
 
     # ---------------------------------------------------------------- operations
 

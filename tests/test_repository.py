@@ -82,3 +82,24 @@ def test_ruff_is_clean() -> None:
 def test_mypy_strict_is_clean_on_hand_written_and_generated_code() -> None:
     proc = run(sys.executable, "-m", "mypy", "--strict", *PACKAGES, "generator")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_spec_has_no_accidental_yaml_keys() -> None:
+    """A comma inside an unquoted flow-mapping description silently becomes a key with a null value."""
+    import yaml
+
+    spec = yaml.safe_load((REPO_ROOT / "openapi" / "kei-agent.yaml").read_text())
+    found: list[str] = []
+
+    def walk(node: object, path: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if value is None and "/example" not in path:
+                    found.append(f"{path}/{key}")
+                walk(value, f"{path}/{key}")
+        elif isinstance(node, list):
+            for index, item in enumerate(node):
+                walk(item, f"{path}[{index}]")
+
+    walk(spec, "")
+    assert found == []

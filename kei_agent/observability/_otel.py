@@ -12,7 +12,8 @@ Metrics (meter ``kei_agent``): ``kei_agent.client.operation.duration`` (s, per c
 ``kei_agent.client.token.refreshes`` (counters).
 
 The tracer and meter come from the global providers, looked up lazily: configure OpenTelemetry
-(``trace.set_tracer_provider(...)``) before or after creating clients.
+(``trace.set_tracer_provider(...)``) before or after creating clients. Until a tracer or meter
+provider is installed, calls take the no-op path (the API's proxies would record nothing).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from ._base import AttemptScope, Instrumentation, OperationScope
 __all__ = ["OtelInstrumentation"]
 
 _SCOPE = "kei_agent"
+_UNCONFIGURED_METER_PROVIDERS = frozenset({"_ProxyMeterProvider", "NoOpMeterProvider"})
 
 
 def _describe(error: BaseException) -> str:
@@ -176,7 +178,15 @@ class OtelInstrumentation(Instrumentation):
             "kei_agent.client.token.refreshes", unit="{refresh}", description="Credential fetches and refreshes."
         )
 
+    @staticmethod
+    def _configured() -> bool:
+        # Until the application installs a provider, the API's proxies record nothing: skip them.
+        tracing = not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+        return tracing or type(metrics.get_meter_provider()).__name__ not in _UNCONFIGURED_METER_PROVIDERS
+
     def operation(self, operation_id: str) -> OperationScope:
+        if not self._configured():
+            return OperationScope(operation_id)
         return _OtelOperation(self, operation_id)
 
     def attempt(
@@ -190,6 +200,16 @@ class OtelInstrumentation(Instrumentation):
         retry_count: int,
         headers: MutableMapping[str, str],
     ) -> AttemptScope:
+        if not self._configured():
+            return super().attempt(
+                operation_id=operation_id,
+                method=method,
+                url_template=url_template,
+                url=url,
+                protocol=protocol,
+                retry_count=retry_count,
+                headers=headers,
+            )
         parts = urlsplit(url)
         method = method.upper()
         attributes: dict[str, Any] = {

@@ -23,8 +23,8 @@ class ActionRequest(ModelMapping):
     Attributes:
         action (str): The action's name.
         parameters (ActionRequestParameters | Unset): The action's parameters.
-        plan_id (str | Unset): The plan this action carries out
-        step_id (str | Unset): The plan step this action carries out
+        plan_id (str | Unset): The plan this action carries out, if any.
+        step_id (str | Unset): The plan step this action carries out, if any.
     """
 
     _wire_names: ClassVar[dict[str, str]] = {

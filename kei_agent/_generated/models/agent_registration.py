@@ -27,7 +27,7 @@ class AgentRegistration(ModelMapping):
             description (str | Unset):
             capabilities (list[str] | Unset):
             version (str | Unset):
-            endpoint (str | Unset): Where the agent can be reached
+            endpoint (str | Unset): Where the agent can be reached, if anywhere.
             metadata (AgentRegistrationMetadata | Unset):
     """
 

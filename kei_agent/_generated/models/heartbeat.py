@@ -23,7 +23,7 @@ class Heartbeat(ModelMapping):
     """
     Attributes:
         status (HeartbeatStatus | Unset):
-        load (float | Unset): Current load (0 idle
+        load (float | Unset): Current load (0 idle, 1 saturated).
         metrics (HeartbeatMetrics | Unset):
     """
 

@@ -29,7 +29,7 @@ class Problem(ModelMapping):
         instance (str | Unset): A URI reference for this occurrence.
         request_id (str | Unset): The server's request id.
         correlation_id (str | Unset): The request's correlation id.
-        retry_after (int | Unset): Seconds to wait before retrying (429
+        retry_after (int | Unset): Seconds to wait before retrying (429, 503).
         required_scope (str | Unset): The missing scope (403).
         errors (list[ProblemError] | Unset): Every validation problem (422).
     """

@@ -150,7 +150,7 @@ async def test_stream_without_since_starts_live(server: ServerHandle) -> None:
 async def test_keepalive_pings_keep_an_idle_websocket_open(server: ServerHandle) -> None:
     async with make_client(server) as client:
         since = await emit(client, "demo.idle", 1)
-        stream = client.stream_events(["demo.idle"], since=since, keepalive=0.2)
+        stream = client.stream_events(["demo.idle"], since=since, keepalive=0.5)
         first = await take(stream, 1)
         collected: list[models.StreamEvent] = []
 
@@ -158,7 +158,7 @@ async def test_keepalive_pings_keep_an_idle_websocket_open(server: ServerHandle)
             collected.extend(await take(stream, 1))
 
         worker = spawn(consume, "test-stream-consumer")
-        await sleep(1.2)  # several keep-alive intervals (client pings, server ping frames)
+        await sleep(1.6)  # several keep-alive intervals (client pings, server ping frames)
         await emit(client, "demo.idle", 1, start=1)
         await worker.join()
         assert stream.reconnects == 0

@@ -152,7 +152,7 @@ def test_stream_without_since_starts_live(server: ServerHandle) -> None:
 def test_keepalive_pings_keep_an_idle_websocket_open(server: ServerHandle) -> None:
     with make_client(server) as client:
         since = emit(client, "demo.idle", 1)
-        stream = client.stream_events(["demo.idle"], since=since, keepalive=0.2)
+        stream = client.stream_events(["demo.idle"], since=since, keepalive=0.5)
         first = take(stream, 1)
         collected: list[models.StreamEvent] = []
 
@@ -160,7 +160,7 @@ def test_keepalive_pings_keep_an_idle_websocket_open(server: ServerHandle) -> No
             collected.extend(take(stream, 1))
 
         worker = spawn(consume, "test-stream-consumer")
-        sleep(1.2)  # several keep-alive intervals (client pings, server ping frames)
+        sleep(1.6)  # several keep-alive intervals (client pings, server ping frames)
         emit(client, "demo.idle", 1, start=1)
         worker.join()
         assert stream.reconnects == 0
