@@ -368,66 +368,74 @@ class Pipeline:
         started = shared.clock()
         attempt = 0
         log = _log.bind(operation=spec.operation_id, protocol=protocol.value, correlation_id=correlation_id)
-        while True:
-            attempt += 1
-            headers["X-Kei-Retry-Count"] = str(attempt - 1)
-            remaining = self._options.retry.deadline - (shared.clock() - started)
-            response: httpx.Response | None = None
-            error: httpx.TransportError | None = None
-            outcome: Outcome
-            with shared.telemetry.attempt(
-                operation_id=spec.operation_id,
-                method=method,
-                url_template=spec.path,
-                url=f"{shared.config.base_url.rstrip('/')}{url}",
-                protocol=protocol.value,
-                retry_count=attempt - 1,
-                headers=headers,
-            ) as span:
-                try:
-                    response = shared.http.request(
-                        method,
-                        url,
-                        headers=headers,
-                        auth=self._auth if spec.auth_required and self._auth is not None else httpx.USE_CLIENT_DEFAULT,
-                        timeout=self._attempt_timeout(remaining),
-                        # For the auth flow (client-side RBAC) and the audit trail.
-                        extensions={
-                            "kei_operation": spec.operation_id,
-                            "kei_scopes": spec.scopes,
-                            "kei_protocol": protocol.value,
-                        },
-                        **kwargs,
-                    )
-                except httpx.TransportError as exc:
-                    error = exc
-                    outcome = _transport_outcome(exc)
-                    span.transport_error(exc)
-                else:
-                    span.response(response.status_code)
-                    if 200 <= response.status_code < 300:
-                        outcome = Success(response.status_code)
+        try:
+            while True:
+                attempt += 1
+                headers["X-Kei-Retry-Count"] = str(attempt - 1)
+                remaining = self._options.retry.deadline - (shared.clock() - started)
+                response: httpx.Response | None = None
+                error: httpx.TransportError | None = None
+                outcome: Outcome
+                with shared.telemetry.attempt(
+                    operation_id=spec.operation_id,
+                    method=method,
+                    url_template=spec.path,
+                    url=f"{shared.config.base_url.rstrip('/')}{url}",
+                    protocol=protocol.value,
+                    retry_count=attempt - 1,
+                    headers=headers,
+                ) as span:
+                    try:
+                        response = shared.http.request(
+                            method,
+                            url,
+                            headers=headers,
+                            auth=self._auth
+                            if spec.auth_required and self._auth is not None
+                            else httpx.USE_CLIENT_DEFAULT,
+                            timeout=self._attempt_timeout(remaining),
+                            # For the auth flow (client-side RBAC) and the audit trail.
+                            extensions={
+                                "kei_operation": spec.operation_id,
+                                "kei_scopes": spec.scopes,
+                                "kei_protocol": protocol.value,
+                            },
+                            **kwargs,
+                        )
+                    except httpx.TransportError as exc:
+                        error = exc
+                        outcome = _transport_outcome(exc)
+                        span.transport_error(exc)
                     else:
-                        outcome = StatusFailure(response.status_code, parse_retry_after(response.headers))
-            decision = retry.decide(
-                attempt=attempt,
-                outcome=outcome,
-                op=op_policy,
-                idempotency_key_sent=idempotency_key is not None,
-                elapsed=shared.clock() - started,
-            )
-            if isinstance(decision, Retry):
-                log.debug(
-                    "attempt {attempt} failed ({reason}); retrying in {delay:.3f}s",
+                        span.response(response.status_code)
+                        if 200 <= response.status_code < 300:
+                            outcome = Success(response.status_code)
+                        else:
+                            outcome = StatusFailure(response.status_code, parse_retry_after(response.headers))
+                decision = retry.decide(
                     attempt=attempt,
-                    reason=decision.reason,
-                    delay=decision.delay,
+                    outcome=outcome,
+                    op=op_policy,
+                    idempotency_key_sent=idempotency_key is not None,
+                    elapsed=shared.clock() - started,
                 )
-                if response is not None:
-                    response.close()
-                sleep(decision.delay)
-                continue
-            break
+                if isinstance(decision, Retry):
+                    log.debug(
+                        "attempt {attempt} failed ({reason}); retrying in {delay:.3f}s",
+                        attempt=attempt,
+                        reason=decision.reason,
+                        delay=decision.delay,
+                    )
+                    if response is not None:
+                        response.close()
+                    sleep(decision.delay)
+                    continue
+                break
+        except BaseException:
+            # Failed before an outcome (auth flow refused, cancelled, ...): free a half-open probe slot.
+            with shared.lock.held():
+                breaker.record_ignored()
+            raise
         with shared.lock.held():
             if isinstance(outcome, Success) or (isinstance(outcome, StatusFailure) and outcome.status < 500):
                 breaker.record_success()

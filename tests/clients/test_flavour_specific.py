@@ -11,7 +11,14 @@ import pytest
 
 import kei_agent_async
 import kei_agent_sync
-from kei_agent import AgentClientConfig, APIConnectionError, ConnectionConfig, RetryConfig
+from kei_agent import (
+    AgentClientConfig,
+    APIConnectionError,
+    CircuitState,
+    ConnectionConfig,
+    InternalServerError,
+    RetryConfig,
+)
 from kei_agent.testing import Fault, ServerHandle, run_server
 
 TOKEN = "flavour-token"
@@ -107,3 +114,28 @@ def test_sync_close_lets_threads_finish(server: ServerHandle) -> None:
     client.close(timeout=5.0)
     worker.join()
     assert results
+
+
+def test_a_cancelled_half_open_probe_frees_its_slot(server: ServerHandle) -> None:
+    retry = RetryConfig(
+        max_attempts=1, breaker_failure_threshold=2, breaker_minimum_calls=2, breaker_window=4, breaker_open_seconds=0.2
+    )
+    server.faults.add(Fault.status(503, retry_after=0, route="getHealth", times=2))
+
+    async def main() -> str:
+        async with kei_agent_async.KeiAgentClient(config(server, retry=retry)) as client:
+            for _ in range(2):
+                with pytest.raises(InternalServerError):
+                    await client.health_check()
+            await asyncio.sleep(0.3)
+            assert client.circuit_state() is CircuitState.HALF_OPEN
+            rule = server.faults.add(Fault.latency(2.0, route="getHealth"))
+            probe = asyncio.create_task(client.health_check())
+            await asyncio.sleep(0.1)
+            probe.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await probe
+            server.faults.remove(rule)
+            return (await client.health_check()).status
+
+    assert asyncio.run(main())

@@ -28,7 +28,18 @@ DATABASE = "kei"
 INSTALL_HINT = "PostgreSQL is required: apt-get install -y postgresql (what .ci/run does)"
 
 
+def _install_with_apt() -> None:
+    """Install Debian's PostgreSQL when running as root on a machine with apt (a fresh CI box)."""
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=False, env=env, capture_output=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "postgresql"], check=False, env=env, capture_output=True)
+
+
 def _bin_dir() -> Path:
+    if not glob.glob("/usr/lib/postgresql/*/bin/initdb") and shutil.which("initdb") is None:
+        _install_with_apt()
     candidates = sorted(
         glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda path: int(Path(path).parts[-3].split(".")[0])
     )
