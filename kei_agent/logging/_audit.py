@@ -10,7 +10,6 @@ referenced by :func:`input_digest` (SHA-256 of their canonical JSON), never logg
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 from ._logger import get_logger
@@ -22,9 +21,14 @@ AUDIT_LOGGER = "kei_agent.audit"
 
 
 def input_digest(data: Any) -> str:
-    """``sha256:<hex>`` of the canonical JSON of ``data`` (sorted keys, no whitespace, UTF-8)."""
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    """``sha256:<hex>`` of the canonical JSON of ``data`` (sorted keys, no whitespace, UTF-8).
+
+    The same canonical form as the client's audit trail: ``input_digest(x) == "sha256:" +
+    kei_agent.auth.input_sha256(x)`` (models, secrets and unset values are handled alike).
+    """
+    from kei_agent.auth.audit import canonical_json
+
+    return "sha256:" + hashlib.sha256(canonical_json(data)).hexdigest()
 
 
 def audit_fields(action: str, *, outcome: str = "success", **fields: Any) -> dict[str, Any]:

@@ -445,3 +445,12 @@ def test_reset_logging_restores_the_stdlib_loggers() -> None:
     assert app.propagate is False
     reset_logging()
     assert (root.level, list(root.handlers), app.level, app.propagate, list(app.handlers)) == before
+
+
+def test_input_digest_matches_the_client_audit_hash() -> None:
+    from kei_agent.auth import input_sha256
+    from kei_agent.logging import input_digest
+
+    data = {"objective": "Summarize Bob's notes", "context": {"b": [1, 2], "a": None}}
+    assert input_digest(data) == "sha256:" + input_sha256(data)
+    assert input_digest({"x": 1}) != input_digest({"x": 2})
