@@ -40,6 +40,7 @@ from kei_agent.errors import (
     redact_url,
 )
 from kei_agent.logging._logger import base_logger
+from kei_agent.observability import get_instrumentation
 from kei_agent.policies.retry import OperationPolicy, Outcome, Retry, RetryPolicy, StatusFailure, TransportFailure
 from kei_agent.policies.retry_after import parse_retry_after
 from kei_agent.secrets import Secret
@@ -230,7 +231,14 @@ class TokenAuth(KeiAuth):
     async def _refresh(self) -> AccessToken:
         started = self._cache.clock()
         self.fetches += 1
-        token = _as_token(await call_maybe_async(self._source.fetch_token, self._fetch_timeout))
+        instrumentation = get_instrumentation()
+        auth_type = type(self._source).__name__
+        try:
+            token = _as_token(await call_maybe_async(self._source.fetch_token, self._fetch_timeout))
+        except BaseException:
+            instrumentation.token_refresh("error", auth_type=auth_type)
+            raise
+        instrumentation.token_refresh("success", auth_type=auth_type)
         entry = self._cache.store(token, started)
         _log.debug(
             "new access token (expires in {lifetime}, scopes {scopes})",

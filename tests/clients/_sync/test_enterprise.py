@@ -242,3 +242,21 @@ def test_metrics_count_calls_attempts_retries_and_breaker_transitions(
                 client.explain_reasoning("Why?")
     opened = otel.counter_total("kei_agent.client.breaker.transitions", **{"kei.state.to": "open"})
     assert opened == opened_before + 1
+
+
+def test_token_fetches_are_counted_as_token_refreshes(kei_server: ServerHandle, otel: OtelCapture) -> None:
+    from kei_agent import AccessToken, SecurityConfig
+
+    class Rotating:
+        def __init__(self) -> None:
+            self.values = ["revoked-token", TOKEN]
+
+        def fetch_token(self) -> AccessToken:
+            return AccessToken(self.values.pop(0), expires_in=300)
+
+    labels = {"kei.outcome": "success", "kei.auth_type": "Rotating"}
+    before = otel.counter_total("kei_agent.client.token.refreshes", **labels)
+    config = AgentClientConfig(base_url=kei_server.base_url, agent_id="metrics-agent")
+    with KeiAgentClient(config, security_config=SecurityConfig(token_provider=Rotating())) as client:
+        client.plan_task(objective="a 401 makes the client fetch a new token")
+    assert otel.counter_total("kei_agent.client.token.refreshes", **labels) == before + 2
