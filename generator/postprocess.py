@@ -31,7 +31,7 @@ def run_ruff(directory: Path) -> None:
     """Fix imports and format every Python file under ``directory`` with the pinned ruff."""
     for args in (["check", *_RUFF_COMMON, *_RUFF_RULES, "."], ["format", *_RUFF_COMMON, "."]):
         proc = subprocess.run(
-            [sys.executable, "-m", "ruff", *args],
+            [sys.executable, "-P", "-m", "ruff", *args],  # -P: the generated types.py must not shadow the stdlib
             cwd=directory,
             capture_output=True,
             text=True,
