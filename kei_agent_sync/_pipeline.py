@@ -21,7 +21,6 @@ import contextlib
 import importlib
 import json
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
@@ -198,6 +197,11 @@ class Pipeline:
         self._shared = shared
         self._options = options
         self._auth = auth
+        self._retry = RetryPolicy(options.retry)
+        base = options.timeout
+        known = [value for value in (base.connect, base.read, base.write, base.pool) if value is not None]
+        # The per-attempt timeout is the configured one until the deadline comes closer than that.
+        self._timeout_headroom = max(known) if len(known) == 4 else float("inf")
 
     @property
     def options(self) -> CallOptions:
@@ -335,6 +339,8 @@ class Pipeline:
 
     def _attempt_timeout(self, remaining: float) -> httpx.Timeout:
         base = self._options.timeout
+        if remaining >= self._timeout_headroom:
+            return base
         cap = max(remaining, 0.001)
 
         def bound(value: float | None) -> float:
@@ -358,9 +364,9 @@ class Pipeline:
         url: str = kwargs.pop("url")
         correlation_id = get_correlation_id() or new_correlation_id()
         if not spec.idempotent and idempotency_key is None:
-            idempotency_key = uuid.uuid4().hex
+            idempotency_key = new_correlation_id()
         headers = {**kwargs.pop("headers", {}), **self._headers(spec, correlation_id, idempotency_key)}
-        retry = RetryPolicy(self._options.retry)
+        retry = self._retry
         op_policy = OperationPolicy(idempotent=spec.idempotent, retry_statuses=spec.retry_statuses)
         breaker = shared.breaker(protocol)
         with shared.lock.held():
