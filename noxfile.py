@@ -47,3 +47,14 @@ def demo(session: nox.Session) -> None:
     """Start the reference server and run the documented flow with both clients."""
     session.install("-e", ".[server]")
     session.run("kei-agent", "demo")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks (not part of the test suite): writes BENCHMARKS.md and benchmarks/results.json (~10 min).
+
+    Also creates .nox/bench-envs/ (a clean venv with the runtime dependencies only, and one with
+    kei-agent-py-sdk 0.1.0b6, whose import name is also kei_agent). ``nox -s bench -- --quick``: smoke test.
+    """
+    session.install("-e", ".[server,otel]")
+    session.run("python", "benchmarks/run.py", *session.posargs)
