@@ -17,9 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from loguru import logger as _logger
-
 from ._context import correlation_scope, get_correlation_id
+from ._silence import silence
 from ._version import __version__
 from .auth import AccessToken, TokenSource
 from .config import (
@@ -120,7 +119,7 @@ _LAZY = {
 }
 
 # The library is silent by default: applications opt in with `logger.enable("kei_agent")`.
-_logger.disable("kei_agent")
+silence("kei_agent")
 
 
 def __getattr__(name: str) -> Any:

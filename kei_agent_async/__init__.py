@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from loguru import logger as _logger
-
+from kei_agent._silence import silence
 from kei_agent._version import __version__
 from kei_agent.messaging import agent_inbox_subject
 
@@ -24,7 +23,7 @@ if TYPE_CHECKING:
     from .health import HealthManager, get_health_manager
 
 # Silent by default, like every package of the SDK (loguru disables per package name).
-_logger.disable("kei_agent_async")
+silence("kei_agent_async")
 
 __all__ = [
     "AgentPager",

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from loguru import logger as _loguru
 
+from kei_agent._silence import set_sdk_logs_enabled
+
 from ._format import json_format, text_format
 from ._logger import EnterpriseLogger, get_logger
 from ._record import core_patcher, settings
@@ -184,6 +186,7 @@ def configure_logging(
             _state.handler_ids.append(_loguru.add(propagate_sink, format="{message}", filter=main_filter, **common))
         if intercept_stdlib:
             _intercept(intercept_stdlib, level_no)
+        set_sdk_logs_enabled(enable_sdk_logs)
         for package in SDK_PACKAGES:
             if enable_sdk_logs:
                 _loguru.enable(package)
@@ -200,5 +203,6 @@ def reset_logging() -> None:
     """
     with _state.lock:
         _undo_locked()
+        set_sdk_logs_enabled(False)
         for package in SDK_PACKAGES:
             _loguru.disable(package)
