@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
 from types import TracebackType
 from typing import Any, Generic, TypeAlias, TypeVar, cast
 
@@ -47,6 +47,9 @@ async def sleep(seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
+_NOTHING_TO_HOLD: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+
+
 class PolicyLock:
     """Guards the pure policies' state. Policy methods never await, so on one event loop they
     are atomic already: this lock costs nothing and exists so the sync flavour can use a real one.
@@ -54,10 +57,9 @@ class PolicyLock:
 
     __slots__ = ()
 
-    @contextlib.contextmanager
-    def held(self) -> Iterator[None]:
-        """Hold the lock for the duration of the block."""
-        yield
+    def held(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the lock for the duration of the block (a shared no-op here)."""
+        return _NOTHING_TO_HOLD
 
 
 class InFlight:

@@ -14,7 +14,7 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, Generator, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from types import TracebackType
 from typing import Any, Generic, TypeAlias, TypeVar
 
@@ -60,11 +60,9 @@ class PolicyLock:
     def __init__(self) -> None:
         self._lock = threading.Lock()
 
-    @contextlib.contextmanager
-    def held(self) -> Iterator[None]:
-        """Hold the lock for the duration of the block."""
-        with self._lock:
-            yield
+    def held(self) -> contextlib.AbstractContextManager[bool]:
+        """Hold the lock for the duration of the block (the ``threading.Lock`` itself: no generator)."""
+        return self._lock
 
 
 class InFlight:

@@ -373,7 +373,6 @@ class Pipeline:
             breaker.before_call()
         started = shared.clock()
         attempt = 0
-        log = _log.bind(operation=spec.operation_id, protocol=protocol.value, correlation_id=correlation_id)
         try:
             while True:
                 attempt += 1
@@ -426,7 +425,9 @@ class Pipeline:
                     elapsed=shared.clock() - started,
                 )
                 if isinstance(decision, Retry):
-                    log.debug(
+                    _log.bind(
+                        operation=spec.operation_id, protocol=protocol.value, correlation_id=correlation_id
+                    ).debug(
                         "attempt {attempt} failed ({reason}); retrying in {delay:.3f}s",
                         attempt=attempt,
                         reason=decision.reason,
