@@ -97,7 +97,9 @@ def steps() -> dict[str, tuple[str, Callable[[], Callable[[], Any]]]]:
         return run
 
     def telemetry() -> Callable[[], Any]:
-        telemetry = shared.telemetry
+        return telemetry_of(shared.telemetry)
+
+    def telemetry_of(telemetry: Any) -> Callable[[], Any]:
         headers: dict[str, str] = {}
 
         def run() -> None:
@@ -116,6 +118,11 @@ def steps() -> dict[str, tuple[str, Callable[[], Callable[[], Any]]]]:
                 pass
 
         return run
+
+    def otel_idle() -> Callable[[], Any]:
+        from kei_agent.observability._otel import OtelInstrumentation
+
+        return telemetry_of(OtelInstrumentation())
 
     def correlation() -> Callable[[], Any]:
         from kei_agent._context import get_correlation_id, new_correlation_id, reset_correlation_id, set_correlation_id
@@ -197,7 +204,11 @@ def steps() -> dict[str, tuple[str, Callable[[], Callable[[], Any]]]]:
             ),
         ),
         "telemetry scopes": ("operation + attempt scope (no OpenTelemetry)", telemetry),
-        "correlation id scope": ("set/reset the call's correlation id (new uuid4)", correlation),
+        "telemetry scopes, OTel idle": (
+            "the same with OpenTelemetry installed but no provider configured (the otel-idle row)",
+            otel_idle,
+        ),
+        "correlation id scope": ("set/reset the call's correlation id (a new random id)", correlation),
         "auth flow": ("BearerAuth.sync_auth_flow: token + Authorization header (per attempt)", auth_flow),
     }
 
@@ -351,6 +362,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
+    # Before any client exists: the instrumentation is chosen once per process (a default install has no OTel).
+    os.environ["KEI_OTEL_DISABLED"] = "1"
     try:
         counted = census()
     except Exception as exc:  # internals moved: the report then shows every recommendation
