@@ -21,7 +21,7 @@ import sys
 import typing
 import warnings
 from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar, Final, cast
+from typing import Any, ClassVar, Final, Self, cast
 
 import attrs
 
@@ -89,6 +89,44 @@ def _headers_repr(value: Mapping[str, str]) -> str:
 
 
 # ------------------------------------------------------------------------------- config classes
+
+
+class _Input:
+    """``from_dict`` / ``from_env`` of the configuration classes that applications build from input."""
+
+    __slots__ = ()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        """Build from a mapping (nested sections as mappings, e.g. ``connection`` and ``retry``).
+
+        Strings are coerced to numbers and booleans; unknown keys, wrong types and invalid values
+        are all reported at once in one :class:`~kei_agent.errors.ConfigurationError`.
+        """
+        from ._config_input import from_mapping
+
+        try:
+            return from_mapping(cls, data)
+        except ConfigurationError:
+            del data  # keep raw values out of traceback locals
+            raise
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = "KEI_") -> Self:
+        """Build from ``KEI_*`` environment variables (``environ`` defaults to ``os.environ``).
+
+        :data:`ENV_VARIABLES` lists them (``KEI_API_URL`` is required for ``AgentClientConfig``).
+        Empty variables count as unset; surrounding whitespace is ignored. Problems name the variable.
+        """
+        from ._config_input import from_mapping, read_env
+
+        values = read_env(cls, os.environ if environ is None else environ, prefix)
+        del environ  # keep raw secrets out of traceback locals
+        try:
+            return from_mapping(cls, values, env_prefix=prefix)
+        except ConfigurationError:
+            del values
+            raise
 
 
 @attrs.frozen(kw_only=True)
@@ -238,7 +276,7 @@ class RetryConfig:
 
 
 @attrs.frozen(kw_only=True)
-class ProtocolConfig:
+class ProtocolConfig(_Input):
     """Which protocols may carry operations, and how the client chooses and falls back.
 
     With ``auto_protocol_selection`` the first *enabled* protocol of an operation is used (otherwise
@@ -289,30 +327,6 @@ class ProtocolConfig:
         check.number("fallback_cooldown_seconds", minimum=0, hint="use 0 or more seconds, e.g. 30")
         return check.problems
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ProtocolConfig:
-        """Build from a mapping (strings are coerced); raises ConfigurationError listing every problem."""
-        from ._config_input import from_mapping
-
-        try:
-            return from_mapping(cls, data)
-        except ConfigurationError:
-            del data  # keep raw values out of traceback locals
-            raise
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = "KEI_") -> ProtocolConfig:
-        """Build from ``KEI_RPC_ENABLED``, ``KEI_BUS_ENABLED``, ... (see ENV_VARIABLES)."""
-        from ._config_input import from_mapping, read_env
-
-        values = read_env(cls, os.environ if environ is None else environ, prefix)
-        del environ  # keep raw secrets out of traceback locals
-        try:
-            return from_mapping(cls, values, env_prefix=prefix)
-        except ConfigurationError:
-            del values
-            raise
-
 
 class AuthType(enum.StrEnum):
     """How the client authenticates."""
@@ -354,7 +368,7 @@ def _check_key_file_mode(path: str) -> None:
 
 
 @attrs.frozen(kw_only=True)
-class SecurityConfig:
+class SecurityConfig(_Input):
     """Authentication, RBAC and audit settings.
 
     ``auth_type`` picks the strategy: ``BEARER`` sends ``api_token`` (or
@@ -522,30 +536,6 @@ class SecurityConfig:
                     check.add(name, "auth_type mtls needs a client certificate and its key", f"set {name}")
         return check.problems
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SecurityConfig:
-        """Build from a mapping (strings are coerced); raises ConfigurationError listing every problem."""
-        from ._config_input import from_mapping
-
-        try:
-            return from_mapping(cls, data)
-        except ConfigurationError:
-            del data  # keep raw values out of traceback locals
-            raise
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = "KEI_") -> SecurityConfig:
-        """Build from ``KEI_AUTH_TYPE``, ``KEI_API_TOKEN``, ``KEI_OIDC_*``, ``KEI_MTLS_*``, ... (see ENV_VARIABLES)."""
-        from ._config_input import from_mapping, read_env
-
-        values = read_env(cls, os.environ if environ is None else environ, prefix)
-        del environ  # keep raw secrets out of traceback locals
-        try:
-            return from_mapping(cls, values, env_prefix=prefix)
-        except ConfigurationError:
-            del values
-            raise
-
 
 def _check_readable_file(check: Check, name: str, path: str) -> None:
     if not os.path.exists(path):
@@ -562,7 +552,7 @@ def _default_user_agent() -> str:
 
 
 @attrs.frozen(kw_only=True)
-class AgentClientConfig:
+class AgentClientConfig(_Input):
     """Where and as whom the client talks to the KEI API, plus transport and retry settings.
 
     ``AgentClientConfig(base_url="https://kei.example.com", api_token="...", agent_id="my-agent")``;
@@ -639,38 +629,6 @@ class AgentClientConfig:
     def effective_user_agent(self) -> str:
         """The User-Agent header actually sent."""
         return self.user_agent if self.user_agent is not None else _default_user_agent()
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> AgentClientConfig:
-        """Build from a mapping; ``connection`` and ``retry`` are nested mappings.
-
-        Strings are coerced to numbers and booleans; unknown keys, wrong types and invalid values
-        are all reported at once in one :class:`~kei_agent.errors.ConfigurationError`.
-        """
-        from ._config_input import from_mapping
-
-        try:
-            return from_mapping(cls, data)
-        except ConfigurationError:
-            del data  # keep raw values out of traceback locals
-            raise
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = "KEI_") -> AgentClientConfig:
-        """Build from ``KEI_*`` environment variables (``environ`` defaults to ``os.environ``).
-
-        ``KEI_API_URL`` is required; see :data:`ENV_VARIABLES` for the rest. Empty variables count
-        as unset; surrounding whitespace is ignored. Problems name the variable.
-        """
-        from ._config_input import from_mapping, read_env
-
-        values = read_env(cls, os.environ if environ is None else environ, prefix)
-        del environ  # keep raw secrets out of traceback locals
-        try:
-            return from_mapping(cls, values, env_prefix=prefix)
-        except ConfigurationError:
-            del values
-            raise
 
 
 _CONFIG_CLASSES: Final = (AgentClientConfig, ConnectionConfig, RetryConfig, ProtocolConfig, SecurityConfig)
