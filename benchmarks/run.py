@@ -284,7 +284,7 @@ def import_once(python: str, stmt: str, *, cold: bool) -> dict[str, Any]:
         "direct_imports_ms": [[name, value / 1000.0] for value, name in children[:12]],
         "own_ms": sum(v for k, v in by_package.items() if k.startswith("kei_agent")) / 1000.0,
         "own_heaviest_ms": [[name, value / 1000.0] for value, name in heavy if name.startswith("kei_agent")][:6],
-        "by_package_ms": [[k, v / 1000.0] for k, v in sorted(by_package.items(), key=lambda kv: -kv[1])],
+        "by_package_ms": [[k, v / 1000.0] for k, v in sorted(by_package.items(), key=lambda kv: -kv[1])[:25]],
     }
 
 
