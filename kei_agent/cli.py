@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from kei_agent.testing.cli import CommandError, _add_serve
+from kei_agent.testing.cli import CommandError, _add_serve, run
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -208,16 +208,7 @@ def _do_agents(client: KeiAgentClient, args: argparse.Namespace) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``kei-agent``; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        code: int = args.handler(args)
-    except CommandError as exc:
-        print(f"kei-agent {args.command}: {exc}", file=sys.stderr)
-        return exc.code
-    except KeyboardInterrupt:
-        return 130
-    return code
+    return run(build_parser(), argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -128,15 +128,22 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the chosen command; expected failures print one line, no traceback."""
     args = parser.parse_args(argv)
     try:
         code: int = args.handler(args)
     except CommandError as exc:
         print(f"kei-agent {args.command}: {exc}", file=sys.stderr)
         return exc.code
+    except KeyboardInterrupt:
+        return 130
     return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``kei-agent`` with the server command only (what the ``server`` extra needs)."""
+    return run(build_parser(), argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

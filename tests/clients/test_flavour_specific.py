@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -19,15 +18,8 @@ from kei_agent import (
     InternalServerError,
     RetryConfig,
 )
-from kei_agent.testing import Fault, ServerHandle, run_server
-
-TOKEN = "flavour-token"
-
-
-@pytest.fixture
-def server() -> Iterator[ServerHandle]:
-    with run_server(tokens=[TOKEN]) as handle:
-        yield handle
+from kei_agent.testing import Fault, ServerHandle
+from tests.clients.conftest import TOKEN
 
 
 def config(server: ServerHandle, **overrides: object) -> AgentClientConfig:

@@ -1026,8 +1026,6 @@ def test_run_changes_invalid_working_copy(repo: Path, capsys: pytest.CaptureFixt
 # The real spec
 # --------------------------------------------------------------------------
 
-needs_real_spec = pytest.mark.skipif(not REAL_SPEC.exists(), reason="openapi/kei-agent.yaml missing")
-
 REAL_PLAN = "POST /api/v1/rpc/plan (planTask)"
 REAL_LIST_AGENTS = "GET /api/v1/registry/agents (listAgents)"
 
@@ -1135,13 +1133,11 @@ REAL_EDITS: list[tuple[str, Edit, str, str, str]] = [
 ]
 
 
-@needs_real_spec
 def test_real_spec_compared_to_itself_has_no_changes(real_spec: Spec) -> None:
     assert compare_specs(real_spec, real_spec) == []
     assert compare_specs(real_spec, copy.deepcopy(real_spec)) == []
 
 
-@needs_real_spec
 @pytest.mark.parametrize(
     ("edit", "severity", "kind", "location"),
     [pytest.param(*case[1:], id=case[0]) for case in REAL_EDITS],
@@ -1151,7 +1147,6 @@ def test_real_spec_edit_is_classified(real_spec: Spec, edit: Edit, severity: str
     assert (severity, kind, location) in _keys(changes), format_report(changes, "old", "new")
 
 
-@needs_real_spec
 def test_real_spec_single_operation_edit_stays_local(real_spec: Spec) -> None:
     changes = _apply(_real_add_query_param, real_spec)
     assert [(c.severity, c.kind, c.location) for c in changes] == [

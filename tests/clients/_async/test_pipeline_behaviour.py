@@ -6,8 +6,6 @@ client. Assertions count requests on the server side instead of timing anything.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
@@ -30,17 +28,11 @@ from kei_agent import (
 from kei_agent._generated import models
 from kei_agent.testing import Fault, ServerHandle, run_server
 from kei_agent_async import KeiAgentClient
+from tests.clients.conftest import TOKEN
 
 pytestmark = pytest.mark.anyio
 
-TOKEN = "behaviour-token"
 FAST_RETRY = RetryConfig(max_attempts=3, base_delay=0.01, max_delay=0.05)
-
-
-@pytest.fixture
-def server() -> Iterator[ServerHandle]:
-    with run_server(tokens=[TOKEN]) as handle:
-        yield handle
 
 
 def make_client(server: ServerHandle, **overrides: object) -> KeiAgentClient:
