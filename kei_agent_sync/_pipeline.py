@@ -198,6 +198,16 @@ class Pipeline:
         self._options = options
         self._auth = auth
         self._retry = RetryPolicy(options.retry)
+        config = shared.config
+        # The headers that are the same on every request of this pipeline, merged once.
+        self._fixed_headers: dict[str, str] = {
+            **config.headers,
+            **options.headers,
+            "User-Agent": config.effective_user_agent,
+            "X-Agent-ID": config.agent_id,
+        }
+        if config.tenant_id:
+            self._fixed_headers["X-Tenant-ID"] = config.tenant_id
         base = options.timeout
         known = [value for value in (base.connect, base.read, base.write, base.pool) if value is not None]
         # The per-attempt timeout is the configured one until the deadline comes closer than that.
@@ -326,13 +336,8 @@ class Pipeline:
             ) from exc
 
     def _headers(self, spec: OperationSpec, correlation_id: str, idempotency_key: str | None) -> dict[str, str]:
-        config = self._shared.config
-        headers = {**config.headers, **self._options.headers}
-        headers["User-Agent"] = config.effective_user_agent
-        headers["X-Agent-ID"] = config.agent_id
+        headers = dict(self._fixed_headers)
         headers["X-Correlation-ID"] = correlation_id
-        if config.tenant_id:
-            headers["X-Tenant-ID"] = config.tenant_id
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key
         return headers
