@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from . import SPEC_PATH
+from . import REPO_ROOT, SPEC_PATH
 from .postprocess import finish_package
+
+sys.path.insert(0, str(REPO_ROOT))  # the retry rule of the SDK itself decides what x-kei-retry means
+from kei_agent.policies.retry import OperationPolicy
 
 _METHODS = ("get", "put", "post", "delete", "patch")
 
@@ -55,13 +59,19 @@ from typing import Final
 class OperationSpec:
     """One operation of the spec.
 
-    ``retry_statuses`` is ``None`` when the spec says ``x-kei-retry: never``.
-    ``scopes`` lists the OAuth2 scopes the operation requires (empty: no authentication).
+    ``retry_statuses`` is ``None`` when the spec says ``x-kei-retry: never`` (empty: the default
+    statuses only). ``scopes`` lists the OAuth2 scopes the operation requires (empty: no
+    authentication). ``path_params`` are the path template's parameters in order (spec names).
+    ``bus_operation`` / ``bus_payload`` say how the bus carries the operation (``x-kei-bus``):
+    the ``busRequest`` operation name (``{param}``: that path parameter's value) and ``"body"``
+    or the name of the body property sent as the payload; ``None`` when the bus cannot carry it.
     """
 
     operation_id: str
+    python_name: str
     method: str
     path: str
+    path_params: tuple[str, ...]
     tag: str
     module: str
     success_status: int
@@ -73,6 +83,8 @@ class OperationSpec:
     request_schema: str | None
     response_schema: str | None
     summary: str
+    bus_operation: str | None
+    bus_payload: str | None
 
 
 '''
@@ -111,8 +123,11 @@ def _operation_entries(spec: dict[str, Any]) -> list[str]:
             content = (_resolve(spec, op["responses"][success]).get("content") or {}).get("application/json")
             body = _resolve(spec, op.get("requestBody")) or {}
             body_schema = (body.get("content") or {}).get("application/json", {}).get("schema")
-            retry = op.get("x-kei-retry", "never")
-            retry_repr = "None" if retry == "never" else f"frozenset({sorted(int(s) for s in retry)!r})"
+            policy = OperationPolicy.from_spec(bool(op.get("x-kei-idempotent", False)), op.get("x-kei-retry"))
+            statuses = policy.retry_statuses
+            retry_repr = "None" if statuses is None else f"frozenset({sorted(statuses)!r})"
+            bus = op.get("x-kei-bus") or {}
+            path_params = tuple(re.findall(r"{([^}]+)}", path))
             security = op.get("security", spec.get("security", []))
             scopes: list[str] = []
             for requirement in security:
@@ -120,8 +135,10 @@ def _operation_entries(spec: dict[str, Any]) -> list[str]:
             entries.append(
                 f"    {op_id!r}: OperationSpec(\n"
                 f"        operation_id={op_id!r},\n"
+                f"        python_name={_snake(op_id)!r},\n"
                 f"        method={method.upper()!r},\n"
                 f"        path={path!r},\n"
+                f"        path_params={path_params!r},\n"
                 f"        tag={tag!r},\n"
                 f"        module={f'kei_agent._generated.api.{tag}.{_snake(op_id)}'!r},\n"
                 f"        success_status={int(success)},\n"
@@ -133,6 +150,8 @@ def _operation_entries(spec: dict[str, Any]) -> list[str]:
                 f"        request_schema={_ref_name(body_schema)!r},\n"
                 f"        response_schema={_ref_name((content or {}).get('schema'))!r},\n"
                 f"        summary={op.get('summary', '')!r},\n"
+                f"        bus_operation={bus.get('operation')!r},\n"
+                f"        bus_payload={bus.get('payload')!r},\n"
                 f"    ),\n"
             )
     return entries

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .contract import render_contract
 from .lowlevel import render_lowlevel
+from .operations import render_operations
 from .sync_twin import render_sync_tests, render_sync_twin
 
 
@@ -29,6 +30,7 @@ def all_steps() -> list[Step]:
     return [
         Step("low-level clients (openapi-python-client)", Path("kei_agent/_generated"), render_lowlevel),
         Step("contract data (spec.json, operation table)", Path("kei_agent/_contract"), render_contract),
+        Step("operations surface (every operation, typed)", Path("kei_agent_async/_operations"), render_operations),
         Step("sync twin of kei_agent_async (unasync)", Path("kei_agent_sync"), render_sync_twin),
         Step("sync twin of the async client scenarios", Path("tests/clients/_sync"), render_sync_tests),
     ]

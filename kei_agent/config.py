@@ -161,6 +161,14 @@ class ConnectionConfig:
         default=True,
         metadata=_setting("Verify TLS certificates: true, false, or the path of a CA bundle.", "VERIFY"),
     )
+    max_response_bytes: int = attrs.field(
+        default=32 * 1024 * 1024,
+        metadata=_setting(
+            "Largest response body accepted, after decompression (bytes); a larger one fails the call "
+            "(error bodies beyond 64 KiB are cut in the exception).",
+            "MAX_RESPONSE_BYTES",
+        ),
+    )
 
     def __attrs_post_init__(self) -> None:
         raise_if(self._problems(values_of(self), self._section), f"Invalid {type(self).__name__}")
@@ -180,6 +188,7 @@ class ConnectionConfig:
             )
         check.number("keepalive_expiry", minimum=0, hint="use 0 or more seconds, e.g. 30")
         check.flag("http2")
+        check.number("max_response_bytes", minimum=1024, integer=True, hint="use at least 1024 bytes, e.g. 33554432")
         verify = values.get("verify", True)
         if not isinstance(verify, bool) and not (isinstance(verify, str) and verify.strip()):
             check.add(

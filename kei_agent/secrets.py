@@ -89,3 +89,17 @@ class Secret:
 
     def __reduce__(self) -> tuple[type[Secret], tuple[str]]:
         return (Secret, (self._value,))
+
+
+class MaskedHeaderValue(str):
+    """A header value that holds a credential: a ``str`` for httpx, masked in ``repr``.
+
+    Used where a constant ``Authorization`` value is precomputed once (a static bearer token), so
+    that containers holding it (header dicts, frame locals in tracebacks) never show the token.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        scheme = self.split(" ", 1)[0] if " " in self else ""
+        return f"'{scheme} ********'" if scheme else "'********'"

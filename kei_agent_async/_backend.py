@@ -47,6 +47,11 @@ async def sleep(seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
+def deadline_scope(seconds: float) -> asyncio.Timeout:
+    """Cancel what runs inside after ``seconds`` (``TimeoutError``): bounds slow or trickling peers."""
+    return asyncio.timeout(seconds)
+
+
 _NOTHING_TO_HOLD: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
 
 

@@ -1,14 +1,18 @@
-"""The request pipeline every operation goes through.
+"""The engine: one linear request loop that every operation goes through.
 
-validate → route → build the generated request (``_get_kwargs``) → per attempt: breaker admits?
-→ credentials and headers → send on the one pooled client → classify → back off (Retry-After
-and deadline aware) → parse (``_build_response``, malformed → ``ResponseValidationError``).
-On a transport-level failure the router may carry the call over the next protocol.
+``call(operation, arguments)`` → prepare (body mapping → model, spec-derived validation, path
+parameters and header values checked locally) → choose the protocols (routing policy, the
+route's carriers from the spec) → one loop over protocols and attempts: [breaker admits? →
+precomputed headers + per-call ones → send on the one pooled client (auth flow only where a
+token can change) → read the body within the deadline and the size limit → classify (success /
+transient / fatal / local) → back off (Retry-After, deadline)] → parse → typed result.
 
-Around each call: input validation (``kei_agent.validation``, when ``validate_requests``), one
-correlation id for the whole call (the ``LogContext`` one, else a new one, current while the call
-runs), a span and metrics (``kei_agent.observability``: a no-op without OpenTelemetry), a child
-span per HTTP attempt with ``traceparent``, and a DEBUG performance record with the call's duration.
+Call semantics, on every path including fallback: one deadline bounds the whole call; one
+``Idempotency-Key`` per call, sent on every attempt and every protocol (a request that may have
+executed is only ever re-sent under it); local failures (bad header value, bad input) and TLS
+verification failures fail at once without retry, fallback or breaker cost; bodies are bounded;
+errors name the operation, the origin tried and each protocol tried with why it stopped. One
+:class:`CallOutcome` per call feeds the raw response, telemetry and the performance record.
 
 Written once for both flavours: the blocking twin of this module is generated from it.
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from types import ModuleType
@@ -28,16 +33,16 @@ import httpx
 
 from kei_agent._context import get_correlation_id, new_correlation_id, reset_correlation_id, set_correlation_id
 from kei_agent._contract.operations import OPERATIONS, OperationSpec
-from kei_agent._generated.client import Client as _LowLevelClient
 from kei_agent.config import AgentClientConfig, ProtocolConfig, RetryConfig
 from kei_agent.errors import (
     APIConnectionError,
-    APIStatusError,
     APITimeoutError,
     CircuitBreakerOpenError,
+    FieldProblem,
     KeiSDKError,
     ProtocolError,
     ResponseValidationError,
+    ValidationError,
     status_error,
 )
 from kei_agent.logging import get_logger
@@ -56,20 +61,28 @@ from kei_agent.policies.retry import (
 )
 from kei_agent.policies.retry_after import parse_retry_after
 from kei_agent.policies.routing import Protocol, ProtocolRouter
+from kei_agent.responses import RawResponse
 
 from ._audit import AuditTrail
-from ._backend import InFlight, PolicyLock, sleep
+from ._backend import InFlight, PolicyLock, deadline_scope, sleep
 
 _log = base_logger.bind(component="kei_agent.pipeline")
 _perf = get_logger("kei_agent.performance")
 
-#: RPC operations that the bus can carry (``busRequest``), by their bus operation name.
-BUS_OPERATION_NAMES = {
-    "planTask": "plan",
-    "executeAction": "act",
-    "observeEnvironment": "observe",
-    "explainReasoning": "explain",
-}
+#: Error bodies kept in an exception are cut to this many bytes.
+MAX_ERROR_BODY = 64 * 1024
+_BUS = OPERATIONS["busRequest"]
+
+
+def as_protocol(value: str | Protocol | None) -> Protocol | None:
+    """``value`` as a :class:`Protocol` (``None`` stays ``None``); unknown names raise ``ProtocolError``."""
+    if value is None or isinstance(value, Protocol):
+        return value
+    try:
+        return Protocol(str(value).strip().lower())
+    except ValueError:
+        allowed = ", ".join(p.value for p in Protocol)
+        raise ProtocolError(f"unknown protocol {value!r}: use one of {allowed}") from None
 
 
 @attrs.frozen
@@ -79,6 +92,45 @@ class CallOptions:
     timeout: httpx.Timeout
     retry: RetryConfig
     headers: Mapping[str, str] = attrs.field(factory=dict)
+
+
+class CallOutcome:
+    """What happened during one call: handed to the raw response, telemetry and the performance record."""
+
+    __slots__ = (
+        "attempts",
+        "correlation_id",
+        "elapsed",
+        "headers",
+        "protocol",
+        "protocols_tried",
+        "request_id",
+        "status_code",
+    )
+
+    def __init__(self, correlation_id: str) -> None:
+        self.correlation_id = correlation_id
+        self.attempts = 0
+        self.protocol = ""
+        self.protocols_tried: list[str] = []
+        self.status_code = 0
+        self.headers: Mapping[str, str] = {}
+        self.request_id: str | None = None
+        self.elapsed = 0.0
+
+    def raw(self, parsed: Any) -> RawResponse[Any]:
+        """The :class:`RawResponse` of a successful call."""
+        return RawResponse(
+            parsed=parsed,
+            status_code=self.status_code,
+            headers=self.headers,
+            request_id=self.request_id,
+            correlation_id=self.correlation_id,
+            retries=max(self.attempts - len(self.protocols_tried), 0),
+            protocol=self.protocol,
+            protocols_tried=tuple(self.protocols_tried),
+            elapsed=self.elapsed,
+        )
 
 
 class SharedState:
@@ -106,10 +158,12 @@ class SharedState:
             clock=clock,
             on_downgrade=self._log_downgrade,
         )
-        self.lowlevel = _LowLevelClient(base_url=config.base_url)
         self.modules: dict[str, ModuleType] = {}
         self.telemetry = get_instrumentation()
         self.audit: AuditTrail | None = None  # the client's audit trail, with SecurityConfig.audit_enabled
+        url = httpx.URL(config.base_url)
+        self.origin = f"{url.scheme}://{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
+        self.base_url = config.base_url.rstrip("/")
 
     def module(self, spec: OperationSpec) -> ModuleType:
         """The generated endpoint module of an operation (imported once)."""
@@ -152,6 +206,60 @@ class SharedState:
         )
 
 
+class _Route:
+    """Per (pipeline, operation, protocol) constants, computed on first use."""
+
+    __slots__ = (
+        "auth",
+        "breaker",
+        "carried",
+        "extensions",
+        "headers",
+        "method",
+        "module",
+        "op_policy",
+        "response_model",
+        "spec",
+        "wire",
+    )
+
+    def __init__(self, pipeline: Pipeline, spec: OperationSpec, protocol: Protocol) -> None:
+        shared = pipeline._shared
+        self.spec = spec
+        # The operation sent on the wire: itself, or busRequest carrying it.
+        self.carried = protocol.value != spec.protocols[0]
+        self.wire = _BUS if self.carried else spec
+        self.module = shared.module(self.wire)
+        self.method = self.wire.method
+        self.op_policy = OperationPolicy(idempotent=spec.idempotent, retry_statuses=spec.retry_statuses)
+        self.breaker = shared.breaker(protocol)
+        self.headers = dict(pipeline._fixed_headers)
+        self.auth: Any = httpx.USE_CLIENT_DEFAULT
+        auth = pipeline._auth
+        if self.wire.auth_required and auth is not None:
+            static = auth.static_header()
+            if static is not None and not auth.rbac_enabled:
+                self.headers["Authorization"] = static  # a token that never changes: no auth flow per call
+            else:
+                self.auth = auth
+        self.extensions = {
+            "kei_operation": spec.operation_id,
+            "kei_scopes": spec.scopes,
+            "kei_protocol": protocol.value,
+        }
+        schema = self.wire.response_schema
+        self.response_model = getattr(_models(), schema) if schema else None
+
+
+class _Stop(Exception):
+    """The attempt loop of one protocol ended without a response to return."""
+
+    def __init__(self, error: KeiSDKError, *, fall_back: bool) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.fall_back = fall_back
+
+
 def _transport_outcome(exc: httpx.TransportError) -> TransportFailure:
     if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
         return TransportFailure("timeout", sent=False)
@@ -168,21 +276,56 @@ def _transport_outcome(exc: httpx.TransportError) -> TransportFailure:
     return TransportFailure("read", sent=True)
 
 
-def _problem(response: httpx.Response) -> dict[str, Any] | None:
+def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS verification error behind ``exc``, if the handshake failed on the certificate."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen
+        if isinstance(seen, ssl.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(seen):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _problem(body: bytes) -> dict[str, Any] | None:
     try:
-        data = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 
 
-def _validate(spec: OperationSpec, arguments: Mapping[str, Any]) -> None:
+def _header_problems(headers: Mapping[str, str], where: str) -> list[FieldProblem]:
+    """Header names and values that cannot be sent (never echoing the value: it may be a secret)."""
+    problems = []
+    for name, value in headers.items():
+        if not isinstance(name, str) or not name or not name.isascii() or not all(33 <= ord(c) < 127 for c in name):
+            problems.append(FieldProblem(f"{where}[{name!r}]", "is not a valid header name", "use ASCII letters"))
+        elif not isinstance(value, str) or not value.isascii() or any(ord(c) < 32 and c != "\t" for c in value):
+            problems.append(
+                FieldProblem(
+                    f"{where}[{name!r}]",
+                    "has a value that cannot be sent in an HTTP header (control or non-ASCII characters; value hidden)",
+                    "send printable ASCII only (encode other data, e.g. as base64 or percent-encoding)",
+                )
+            )
+    return problems
+
+
+def check_headers(headers: Mapping[str, str], where: str) -> None:
+    """Raise ``ValidationError`` for header names or values that cannot be sent (values never shown)."""
+    problems = _header_problems(headers, where)
+    if problems:
+        raise ValidationError(problems, title="Invalid header")
+
+
+def _validate(spec: OperationSpec, body: Mapping[str, Any] | None, arguments: Mapping[str, Any]) -> None:
     """Check the call's body and path/query parameters against the spec and the hardening limits."""
     from kei_agent.validation import validate_request  # loaded with the first call, not at import
 
-    body = arguments.get("body")
-    if body is not None and not isinstance(body, Mapping):
-        body = body.to_dict()
     validate_request(
         spec.operation_id, body, parameters={key: value for key, value in arguments.items() if key != "body"}
     )
@@ -191,12 +334,13 @@ def _validate(spec: OperationSpec, arguments: Mapping[str, Any]) -> None:
 class Pipeline:
     """Runs one operation call through routing, attempts and parsing."""
 
-    def __init__(self, shared: SharedState, options: CallOptions, auth: httpx.Auth | None) -> None:
+    def __init__(self, shared: SharedState, options: CallOptions, auth: Any) -> None:
         self._shared = shared
         self._options = options
         self._auth = auth
         self._retry = RetryPolicy(options.retry)
         config = shared.config
+        check_headers({**config.headers, **options.headers}, "headers")
         # The headers that are the same on every request of this pipeline, merged once.
         self._fixed_headers: dict[str, str] = {
             **config.headers,
@@ -206,305 +350,499 @@ class Pipeline:
         }
         if config.tenant_id:
             self._fixed_headers["X-Tenant-ID"] = config.tenant_id
-        base = options.timeout
-        known = [value for value in (base.connect, base.read, base.write, base.pool) if value is not None]
-        # The per-attempt timeout is the configured one until the deadline comes closer than that.
-        self._timeout_headroom = max(known) if len(known) == 4 else float("inf")
+        self._routes: dict[tuple[str, Protocol], _Route] = {}
+        self._max_body = config.connection.max_response_bytes
 
     @property
     def options(self) -> CallOptions:
         """The call settings of this pipeline."""
         return self._options
 
-    async def call(
-        self,
-        operation_id: str,
-        arguments: Mapping[str, Any],
-        *,
-        protocol: Protocol | None = None,
-        idempotency_key: str | None = None,
-    ) -> Any:
-        """Run ``operation_id`` with the generated ``_get_kwargs`` arguments; returns the parsed model."""
-        shared = self._shared
-        if shared.closed:
-            raise KeiSDKError("the client is closed: create a new KeiAgentClient")
-        spec = OPERATIONS[operation_id]
-        # One correlation id for the whole call (all attempts, fallbacks and log records).
-        token = set_correlation_id(get_correlation_id() or new_correlation_id())
-        started = time.perf_counter()
-        try:
-            audit = shared.audit.call(operation_id, arguments, protocol) if shared.audit else contextlib.nullcontext()
-            with shared.telemetry.operation(operation_id) as scope, audit:
-                outcome = "error"
-                try:
-                    if shared.config.validate_requests:
-                        _validate(spec, arguments)
-                    result = await self._route(spec, arguments, protocol, idempotency_key, scope)
-                    outcome = "success"
-                    return result
-                finally:
-                    scope.duration = time.perf_counter() - started
-                    _perf._performance(
-                        "DEBUG", operation_id, scope.duration * 1000.0, {"protocol": scope.protocol, "outcome": outcome}
-                    )
-        finally:
-            reset_correlation_id(token)
-
-    async def _route(
-        self,
-        spec: OperationSpec,
-        arguments: Mapping[str, Any],
-        protocol: Protocol | None,
-        idempotency_key: str | None,
-        scope: OperationScope,
-    ) -> Any:
-        shared = self._shared
-        operation_id = spec.operation_id
-        with shared.lock.held():
-            candidates = shared.router.candidates(operation_id, protocol)
-        candidates = [p for p in candidates if self._carries(spec, p)]
-        if not candidates:
-            raise ProtocolError(f"{operation_id}: no enabled protocol can carry this operation")
-        shared.inflight.enter()
-        try:
-            last_error: KeiSDKError | None = None
-            for index, candidate in enumerate(candidates):
-                scope.protocol = candidate.value
-                try:
-                    return await self._call_over(spec, candidate, arguments, idempotency_key)
-                except (APIConnectionError, APIStatusError, CircuitBreakerOpenError) as exc:
-                    last_error = exc
-                    has_next = index + 1 < len(candidates)
-                    with shared.lock.held():
-                        fall_back = has_next and shared.router.should_fall_back(self._failure_of(exc))
-                        if fall_back:
-                            shared.router.record_downgrade(operation_id, candidate, candidates[index + 1])
-                    if not fall_back:
-                        raise
-            raise ProtocolError(f"{operation_id}: every protocol failed") from last_error
-        finally:
-            shared.inflight.exit()
-
-    @staticmethod
-    def _failure_of(exc: KeiSDKError) -> Outcome | CircuitBreakerOpenError:
-        if isinstance(exc, CircuitBreakerOpenError):
-            return exc
-        if isinstance(exc, APIStatusError):
-            return StatusFailure(exc.status_code, exc.retry_after)
-        return TransportFailure("connect", sent=False)
-
-    @staticmethod
-    def _carries(spec: OperationSpec, protocol: Protocol) -> bool:
-        native = spec.protocols[0] if spec.protocols else "rpc"
-        if protocol.value == native:
-            return True
-        return protocol is Protocol.BUS and spec.operation_id in BUS_OPERATION_NAMES
-
-    async def _call_over(
-        self,
-        spec: OperationSpec,
-        protocol: Protocol,
-        arguments: Mapping[str, Any],
-        idempotency_key: str | None,
-    ) -> Any:
-        native = spec.protocols[0] if spec.protocols else "rpc"
-        if protocol.value == native:
-            return await self._send(spec, protocol, arguments, idempotency_key)
-        # An RPC operation carried by the bus: busRequest with the RPC body, reply parsed as RPC.
-        from kei_agent._generated import models
-
-        body = arguments["body"]
-        bus_body = models.BusRequest(
-            operation=BUS_OPERATION_NAMES[spec.operation_id],
-            payload=models.BusRequestPayload.from_dict(body.to_dict()),
-        )
-        reply = await self._send(OPERATIONS["busRequest"], protocol, {"body": bus_body}, idempotency_key)
-        response_model = getattr(models, spec.response_schema or "")
-        try:
-            return response_model.from_dict(reply.result.to_dict())
-        except (KeyError, ValueError, TypeError, AttributeError) as exc:
-            raise ResponseValidationError(
-                f"{spec.operation_id} over the bus: the reply is not a {spec.response_schema}: {exc!r}",
-                method="POST",
-                url=OPERATIONS["busRequest"].path,
-                correlation_id=None,
-                status_code=200,
-                body=json.dumps(reply.to_dict()).encode(),
-                reason=repr(exc),
-            ) from exc
-
     def _headers(self, spec: OperationSpec, correlation_id: str, idempotency_key: str | None) -> dict[str, str]:
+        """The headers of a request of ``spec`` sent outside the engine (event-stream connections)."""
         headers = dict(self._fixed_headers)
         headers["X-Correlation-ID"] = correlation_id
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key
         return headers
 
-    def _attempt_timeout(self, remaining: float) -> httpx.Timeout:
-        base = self._options.timeout
-        if remaining >= self._timeout_headroom:
-            return base
-        cap = max(remaining, 0.001)
+    def _route(self, spec: OperationSpec, protocol: Protocol) -> _Route:
+        route = self._routes.get((spec.operation_id, protocol))
+        if route is None:
+            route = self._routes[(spec.operation_id, protocol)] = _Route(self, spec, protocol)
+        return route
 
-        def bound(value: float | None) -> float:
-            return cap if value is None else min(value, cap)
+    # ------------------------------------------------------------------ the call
 
-        return httpx.Timeout(
-            connect=bound(base.connect), read=bound(base.read), write=bound(base.write), pool=bound(base.pool)
-        )
+    async def call(
+        self,
+        operation_id: str,
+        arguments: Mapping[str, Any],
+        *,
+        protocol: str | Protocol | None = None,
+        idempotency_key: str | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        raw: bool = False,
+    ) -> Any:
+        """Run ``operation_id`` with the operation's arguments; returns the parsed model.
 
-    async def _send(
+        With ``raw``, a :class:`RawResponse` (model, status, headers, request id, retries).
+        """
+        shared = self._shared
+        if shared.closed:
+            raise KeiSDKError("the client is closed: create a new KeiAgentClient")
+        spec = OPERATIONS.get(operation_id)
+        if spec is None:
+            raise ProtocolError(f"unknown operation {operation_id!r}", operation_id=operation_id)
+        requested = as_protocol(protocol)
+        # One correlation id for the whole call (all attempts, fallbacks and log records).
+        correlation_id = get_correlation_id() or new_correlation_id()
+        if not (correlation_id.isascii() and correlation_id.isprintable()):
+            check_headers({"X-Correlation-ID": correlation_id}, "correlation_id")
+        token = set_correlation_id(correlation_id)
+        outcome = CallOutcome(correlation_id)
+        started = time.perf_counter()
+        try:
+            audit = shared.audit.call(operation_id, arguments, requested) if shared.audit else contextlib.nullcontext()
+            with shared.telemetry.operation(operation_id) as scope, audit:
+                try:
+                    arguments = self._prepare(spec, arguments, extra_headers, idempotency_key)
+                    result = await self._run(
+                        spec, arguments, requested, idempotency_key, timeout, extra_headers, outcome, scope
+                    )
+                finally:
+                    outcome.elapsed = scope.duration = time.perf_counter() - started
+                    _perf._performance(
+                        "DEBUG",
+                        operation_id,
+                        outcome.elapsed * 1000.0,
+                        {
+                            "protocol": outcome.protocol,
+                            "outcome": "success" if outcome.status_code and outcome.status_code < 300 else "error",
+                            "attempts": outcome.attempts,
+                        },
+                    )
+        finally:
+            reset_correlation_id(token)
+        return outcome.raw(result) if raw else result
+
+    def _prepare(
         self,
         spec: OperationSpec,
+        arguments: Mapping[str, Any],
+        extra_headers: Mapping[str, str] | None,
+        idempotency_key: str | None,
+    ) -> Mapping[str, Any]:
+        """Local checks before anything is sent: body as a model, validation, path parameters, headers."""
+        body = arguments.get("body")
+        body_dict: Mapping[str, Any] | None = None
+        if body is not None:
+            body_dict = body if isinstance(body, Mapping) else body.to_dict()
+        if self._shared.config.validate_requests:
+            _validate(spec, body_dict, arguments)
+        for name in spec.path_params:
+            value = arguments.get(name.replace("-", "_"))
+            if value is None or str(value).strip(".") == "" or str(value) != str(value).strip():
+                raise ValidationError(
+                    [
+                        FieldProblem(
+                            f"path.{name}",
+                            f"must be a non-empty identifier, got {value!r}",
+                            f"pass the {name} of an existing resource (not empty, '.' or '..')",
+                        )
+                    ]
+                )
+        if extra_headers:
+            check_headers(extra_headers, "extra_headers")
+        if idempotency_key is not None:
+            check_headers({"Idempotency-Key": idempotency_key}, "idempotency_key")
+        if isinstance(body, Mapping):
+            model_name = spec.request_schema
+            from kei_agent._generated import models
+
+            try:
+                model = getattr(models, model_name or "")
+                arguments = {**arguments, "body": model.from_dict(dict(body))}
+            except (KeyError, ValueError, TypeError, AttributeError) as exc:
+                raise ValidationError(
+                    [FieldProblem("body", f"is not a valid {model_name}: {exc!r}", f"see the {model_name} schema")]
+                ) from None
+        return arguments
+
+    def _carriers(self, spec: OperationSpec, requested: Protocol | None) -> list[Protocol]:
+        shared = self._shared
+        carried = [Protocol(spec.protocols[0])]
+        if spec.bus_operation is not None:
+            carried.append(Protocol.BUS)
+        with shared.lock.held():
+            candidates = shared.router.candidates(spec.operation_id, requested)
+        usable = [p for p in candidates if p in carried]
+        if not usable:
+            can = ", ".join(p.value for p in carried)
+            asked = requested.value if requested is not None else "/".join(p.value for p in candidates)
+            raise ProtocolError(
+                f"{spec.operation_id} cannot be carried by {asked}: the protocols that carry it are {can}; "
+                f"pass protocol= one of them (or leave protocol unset to let the client choose)",
+                operation_id=spec.operation_id,
+            )
+        return usable
+
+    async def _run(
+        self,
+        spec: OperationSpec,
+        arguments: Mapping[str, Any],
+        requested: Protocol | None,
+        idempotency_key: str | None,
+        timeout: float | httpx.Timeout | None,
+        extra_headers: Mapping[str, str] | None,
+        outcome: CallOutcome,
+        scope: OperationScope,
+    ) -> Any:
+        shared = self._shared
+        candidates = self._carriers(spec, requested)
+        # One key for the whole call: every attempt and every protocol repeats the same request.
+        if idempotency_key is None and not spec.idempotent:
+            idempotency_key = new_correlation_id()
+        deadline = shared.clock() + self._options.retry.deadline
+        base_timeout = self._options.timeout
+        if timeout is not None:
+            base_timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(float(timeout))
+        failures: list[str] = []
+        shared.inflight.enter()
+        try:
+            for index, protocol in enumerate(candidates):
+                route = self._route(spec, protocol)
+                outcome.protocol = scope.protocol = protocol.value
+                outcome.protocols_tried.append(protocol.value)
+                try:
+                    return await self._attempts(
+                        route, protocol, arguments, idempotency_key, base_timeout, extra_headers, deadline, outcome
+                    )
+                except _Stop as stop:
+                    failures.append(f"{protocol.value}: {stop.error}")
+                    has_next = index + 1 < len(candidates) and shared.clock() < deadline
+                    with shared.lock.held():
+                        fall_back = has_next and stop.fall_back and shared.router.should_fall_back(stop.error)
+                        if fall_back:
+                            shared.router.record_downgrade(spec.operation_id, protocol, candidates[index + 1])
+                    if not fall_back:
+                        if len(failures) > 1:
+                            self._name_protocols(stop.error, failures)
+                        raise stop.error from stop.error.__cause__
+            raise AssertionError("unreachable: the last protocol raises")  # pragma: no cover
+        finally:
+            shared.inflight.exit()
+
+    @staticmethod
+    def _name_protocols(error: KeiSDKError, failures: list[str]) -> None:
+        tried = "; ".join(failures)
+        error.args = (f"{error.args[0] if error.args else error} [protocols tried: {tried}]",)
+
+    async def _attempts(
+        self,
+        route: _Route,
         protocol: Protocol,
         arguments: Mapping[str, Any],
         idempotency_key: str | None,
+        base_timeout: httpx.Timeout,
+        extra_headers: Mapping[str, str] | None,
+        deadline: float,
+        outcome: CallOutcome,
     ) -> Any:
         shared = self._shared
-        module = shared.module(spec)
-        kwargs = module._get_kwargs(**arguments)
-        method: str = kwargs.pop("method").upper()
+        spec = route.spec
+        if route.carried:
+            arguments = {"body": self._bus_body(spec, arguments)}
+        kwargs = route.module._get_kwargs(**arguments)
         url: str = kwargs.pop("url")
-        correlation_id = get_correlation_id() or new_correlation_id()
-        if not spec.idempotent and idempotency_key is None:
-            idempotency_key = new_correlation_id()
-        headers = {**kwargs.pop("headers", {}), **self._headers(spec, correlation_id, idempotency_key)}
-        retry = self._retry
-        op_policy = OperationPolicy(idempotent=spec.idempotent, retry_statuses=spec.retry_statuses)
-        breaker = shared.breaker(protocol)
+        kwargs.pop("method")
+        headers = {**kwargs.pop("headers", {}), **route.headers}
+        if extra_headers:
+            headers.update(extra_headers)
+        headers["X-Correlation-ID"] = outcome.correlation_id
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        full_url = f"{shared.base_url}{url}"
+        where = f"{route.method} {shared.origin}{url}"
+        breaker = route.breaker
         with shared.lock.held():
-            breaker.before_call()
-        started = shared.clock()
+            try:
+                breaker.before_call()
+            except CircuitBreakerOpenError as exc:
+                raise _Stop(exc, fall_back=True) from None
         attempt = 0
+        decision: Any = None
+        body = b""
         try:
             while True:
                 attempt += 1
+                outcome.attempts += 1
                 headers["X-Kei-Retry-Count"] = str(attempt - 1)
-                remaining = self._options.retry.deadline - (shared.clock() - started)
+                remaining = deadline - shared.clock()
+                error: BaseException | None = None
                 response: httpx.Response | None = None
-                error: httpx.TransportError | None = None
-                outcome: Outcome
-                with shared.telemetry.attempt(
-                    operation_id=spec.operation_id,
-                    method=method,
-                    url_template=spec.path,
-                    url=f"{shared.config.base_url.rstrip('/')}{url}",
-                    protocol=protocol.value,
-                    retry_count=attempt - 1,
-                    headers=headers,
-                ) as span:
-                    try:
-                        response = await shared.http.request(
-                            method,
-                            url,
-                            headers=headers,
-                            auth=self._auth
-                            if spec.auth_required and self._auth is not None
-                            else httpx.USE_CLIENT_DEFAULT,
-                            timeout=self._attempt_timeout(remaining),
-                            # For the auth flow (client-side RBAC) and the audit trail.
-                            extensions={
-                                "kei_operation": spec.operation_id,
-                                "kei_scopes": spec.scopes,
-                                "kei_protocol": protocol.value,
-                            },
-                            **kwargs,
-                        )
-                    except httpx.TransportError as exc:
-                        error = exc
-                        outcome = _transport_outcome(exc)
-                        span.transport_error(exc)
-                    else:
-                        span.response(response.status_code)
-                        if 200 <= response.status_code < 300:
-                            outcome = Success(response.status_code)
+                result: Outcome
+                if remaining <= 0:
+                    error = httpx.ReadTimeout("the call's deadline passed")
+                    result = TransportFailure("timeout", sent=attempt > 1)
+                else:
+                    with shared.telemetry.attempt(
+                        operation_id=spec.operation_id,
+                        method=route.method,
+                        url_template=route.wire.path,
+                        url=full_url,
+                        protocol=protocol.value,
+                        retry_count=attempt - 1,
+                        headers=headers,
+                    ) as span:
+                        try:
+                            response, body = await self._exchange(
+                                route, url, headers, kwargs, base_timeout, remaining, deadline
+                            )
+                        except httpx.TransportError as exc:
+                            error = exc
+                            result = _transport_outcome(exc)
+                            span.transport_error(exc)
+                        except TimeoutError as exc:
+                            error = httpx.ReadTimeout(f"the call's deadline passed ({exc or 'no complete answer'})")
+                            result = TransportFailure("timeout", sent=True)
+                            span.transport_error(error)
+                        except RuntimeError as exc:
+                            if not shared.closed:
+                                raise
+                            error = httpx.CloseError(f"the client was closed while the call was in progress ({exc})")
+                            result = TransportFailure("closed", sent=True)
                         else:
-                            outcome = StatusFailure(response.status_code, parse_retry_after(response.headers))
-                decision = retry.decide(
+                            span.response(response.status_code)
+                            status = response.status_code
+                            if 200 <= status < 300:
+                                result = Success(status)
+                            else:
+                                result = StatusFailure(status, parse_retry_after(response.headers))
+                if error is not None:
+                    local = self._local_failure(error, route, where)
+                    if local is not None:
+                        with shared.lock.held():
+                            breaker.record_ignored()
+                        raise _Stop(local, fall_back=False)
+                decision = self._retry.decide(
                     attempt=attempt,
-                    outcome=outcome,
-                    op=op_policy,
+                    outcome=result,
+                    op=route.op_policy,
                     idempotency_key_sent=idempotency_key is not None,
-                    elapsed=shared.clock() - started,
+                    elapsed=self._options.retry.deadline - (deadline - shared.clock()),
                 )
-                if isinstance(decision, Retry):
+                if isinstance(decision, Retry) and not shared.closed:
                     _log.bind(
-                        operation=spec.operation_id, protocol=protocol.value, correlation_id=correlation_id
-                    ).debug(
-                        "attempt {attempt} failed ({reason}); retrying in {delay:.3f}s",
+                        operation=spec.operation_id, protocol=protocol.value, correlation_id=outcome.correlation_id
+                    ).info(
+                        "{operation}: attempt {attempt} failed ({reason}); retrying in {delay:.3f}s",
+                        operation=spec.operation_id,
                         attempt=attempt,
                         reason=decision.reason,
                         delay=decision.delay,
                     )
-                    if response is not None:
-                        await response.aclose()
                     await sleep(decision.delay)
                     continue
                 break
+        except _Stop:
+            raise
         except BaseException:
             # Failed before an outcome (auth flow refused, cancelled, ...): free a half-open probe slot.
             with shared.lock.held():
                 breaker.record_ignored()
             raise
         with shared.lock.held():
-            if isinstance(outcome, Success) or (isinstance(outcome, StatusFailure) and outcome.status < 500):
+            if isinstance(result, Success) or (isinstance(result, StatusFailure) and result.status < 500):
                 breaker.record_success()
             else:
                 breaker.record_failure()
         if error is not None:
-            path = url
-            message = f"{method} {path} failed after {attempt} attempt(s): {type(error).__name__}: {error}"
             cls = APITimeoutError if isinstance(error, httpx.TimeoutException) else APIConnectionError
-            raise cls(message, method=method, url=path, correlation_id=correlation_id) from error
+            message = (
+                f"{route.method} {url} failed ({spec.operation_id} over {protocol.value} at {shared.origin}) "
+                f"after {attempt} attempt(s): {type(error).__name__}: {error}"
+            )
+            failure = cls(message, method=route.method, url=url, correlation_id=outcome.correlation_id)
+            failure.__cause__ = error
+            raise _Stop(failure, fall_back=True)
         assert response is not None
-        if isinstance(outcome, StatusFailure):
-            problem = _problem(response)
-            retry_after = outcome.retry_after
+        outcome.status_code = response.status_code
+        outcome.headers = response.headers
+        outcome.request_id = response.headers.get("X-Request-ID")
+        if isinstance(result, StatusFailure):
+            retry_after = result.retry_after
             if isinstance(decision, Fail) and decision.retry_after is not None:
                 retry_after = decision.retry_after
-            raise status_error(
-                response.status_code,
-                method=method,
-                url=url,
-                request_id=response.headers.get("X-Request-ID"),
-                correlation_id=response.headers.get("X-Correlation-ID", correlation_id),
-                problem=problem,
-                body=response.content,
-                retry_after=retry_after,
+            raise _Stop(
+                status_error(
+                    response.status_code,
+                    method=route.method,
+                    url=url,
+                    request_id=outcome.request_id,
+                    correlation_id=response.headers.get("X-Correlation-ID", outcome.correlation_id),
+                    problem=_problem(body),
+                    body=body[:MAX_ERROR_BODY],
+                    retry_after=retry_after,
+                ),
+                fall_back=True,
             )
-        return self._parse(spec, module, method, url, correlation_id, response)
+        parsed = self._parse(route, url, outcome.correlation_id, response, body)
+        if route.carried:
+            return self._unwrap_bus(spec, parsed, outcome.correlation_id)
+        return parsed
 
-    def _parse(
+    def _local_failure(self, error: BaseException, route: _Route, where: str) -> KeiSDKError | None:
+        """A failure that retrying or another protocol cannot fix (TLS verification, unsendable header)."""
+        tls = _tls_failure(error)
+        if tls is not None:
+            reason = str(tls) or "certificate rejected"
+            return APIConnectionError(
+                f"{route.method} {route.wire.path} failed ({route.spec.operation_id}): TLS certificate verification "
+                f"failed for {self._shared.origin}: {reason}; not retried. Check ConnectionConfig.verify "
+                f"(a CA bundle path) or the server's certificate",
+                method=route.method,
+                url=route.wire.path,
+            )
+        if isinstance(error, httpx.LocalProtocolError | UnicodeEncodeError):
+            return APIConnectionError(
+                f"{route.method} {route.wire.path} failed ({route.spec.operation_id}): the request could not be "
+                f"encoded ({type(error).__name__}); nothing was sent. Check header values for control or "
+                f"non-ASCII characters",
+                method=route.method,
+                url=route.wire.path,
+            )
+        return None
+
+    async def _exchange(
         self,
-        spec: OperationSpec,
-        module: ModuleType,
-        method: str,
+        route: _Route,
         url: str,
-        correlation_id: str,
-        response: httpx.Response,
-    ) -> Any:
-        def invalid(reason: str, cause: BaseException | None = None) -> ResponseValidationError:
+        headers: dict[str, str],
+        kwargs: dict[str, Any],
+        base_timeout: httpx.Timeout,
+        remaining: float,
+        deadline: float,
+    ) -> tuple[httpx.Response, bytes]:
+        """Send one attempt and read its body within the deadline and the size limit."""
+        http = self._shared.http
+        request = http.build_request(
+            route.method,
+            url,
+            headers=headers,
+            timeout=_attempt_timeout(base_timeout, remaining),
+            extensions={**route.extensions, "kei_deadline": deadline},
+            **kwargs,
+        )
+        async with deadline_scope(remaining):
+            response = await http.send(request, auth=route.auth, stream=True)
+            try:
+                body = await self._read(response, deadline)
+            finally:
+                await response.aclose()
+        return response, body
+
+    async def _read(self, response: httpx.Response, deadline: float) -> bytes:
+        limit = self._max_body if response.status_code < 400 else MAX_ERROR_BODY
+        declared = response.headers.get("Content-Length")
+        if response.status_code < 400 and declared is not None and declared.isdigit() and int(declared) > limit:
+            raise httpx.RemoteProtocolError(
+                f"the response body of {declared} bytes exceeds ConnectionConfig.max_response_bytes ({limit})"
+            )
+        chunks: list[bytes] = []
+        size = 0
+        clock = self._shared.clock
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                if response.status_code >= 400:
+                    chunks.append(chunk[: max(limit - (size - len(chunk)), 0)])
+                    break
+                raise httpx.RemoteProtocolError(
+                    f"the response body exceeds ConnectionConfig.max_response_bytes ({limit} bytes, decoded)"
+                )
+            chunks.append(chunk)
+            if clock() > deadline:
+                raise httpx.ReadTimeout("the call's deadline passed while the body was arriving")
+        return b"".join(chunks)
+
+    # ------------------------------------------------------------------ the bus carrying an operation
+
+    @staticmethod
+    def _bus_body(spec: OperationSpec, arguments: Mapping[str, Any]) -> Any:
+        from kei_agent._generated import models
+
+        name = spec.bus_operation or ""
+        if name.startswith("{") and name.endswith("}"):
+            name = str(arguments[name[1:-1].replace("-", "_")])
+        body = arguments["body"].to_dict()
+        payload = body if spec.bus_payload in (None, "body") else body.get(spec.bus_payload, {})
+        return models.BusRequest(operation=name, payload=models.BusRequestPayload.from_dict(payload))
+
+    @staticmethod
+    def _unwrap_bus(spec: OperationSpec, reply: Any, correlation_id: str) -> Any:
+        from kei_agent._generated import models
+
+        response_model = getattr(models, spec.response_schema or "")
+        try:
+            return response_model.from_dict(reply.result.to_dict())
+        except (KeyError, ValueError, TypeError, AttributeError, RecursionError) as exc:
+            raise ResponseValidationError(
+                f"{spec.operation_id} over the bus: the reply is not a {spec.response_schema}: {exc!r}",
+                method="POST",
+                url=_BUS.path,
+                correlation_id=correlation_id,
+                status_code=200,
+                body=json.dumps(reply.to_dict()).encode(),
+                reason=repr(exc),
+            ) from exc
+
+    # ------------------------------------------------------------------ parsing
+
+    def _parse(self, route: _Route, url: str, correlation_id: str, response: httpx.Response, body: bytes) -> Any:
+        spec = route.wire
+
+        def invalid(reason: str, cause: BaseException | None = None) -> _Stop:
             error = ResponseValidationError(
-                f"{method} {url}: the {response.status_code} response does not match the spec ({reason})",
-                method=method,
+                f"{route.method} {url}: the {response.status_code} response does not match the spec ({reason})",
+                method=route.method,
                 url=url,
                 correlation_id=correlation_id,
                 status_code=response.status_code,
-                body=response.content,
+                body=body[:MAX_ERROR_BODY],
                 reason=reason,
             )
             error.__cause__ = cause
-            return error
+            return _Stop(error, fall_back=False)
 
+        if response.status_code != spec.success_status:
+            raise invalid(f"expected status {spec.success_status}")
+        model = route.response_model
+        if model is None:
+            return None
         try:
-            parsed = module._build_response(client=self._shared.lowlevel, response=response).parsed
-        except (KeyError, ValueError, TypeError, AttributeError) as exc:
-            raise invalid(f"{type(exc).__name__}: {exc}", exc) from exc
-        if spec.response_schema is None:
-            return parsed
-        from kei_agent._generated import models
+            return model.from_dict(json.loads(body))
+        except (KeyError, ValueError, TypeError, AttributeError, RecursionError) as exc:
+            raise invalid(f"{type(exc).__name__}: {str(exc)[:200]}", exc) from None
 
-        expected = getattr(models, spec.response_schema)
-        if not isinstance(parsed, expected):
-            raise invalid(f"expected a {spec.response_schema} with status {spec.success_status}")
-        return parsed
+
+def _models() -> ModuleType:
+    from kei_agent._generated import models
+
+    return models
+
+
+def _attempt_timeout(base: httpx.Timeout, remaining: float) -> httpx.Timeout:
+    """The attempt's timeouts: the configured ones, none beyond what is left of the deadline."""
+    known = (base.connect, base.read, base.write, base.pool)
+    if all(value is not None and value <= remaining for value in known):
+        return base
+    cap = max(remaining, 0.001)
+
+    def bound(value: float | None) -> float:
+        return cap if value is None else min(value, cap)
+
+    return httpx.Timeout(
+        connect=bound(base.connect), read=bound(base.read), write=bound(base.write), pool=bound(base.pool)
+    )

@@ -52,6 +52,13 @@ def sleep(seconds: float) -> None:
     time.sleep(seconds)
 
 
+def deadline_scope(seconds: float) -> contextlib.AbstractContextManager[None]:
+    """The blocking flavour cannot interrupt a read in progress: every read is bounded by the
+    attempt's timeout (capped at what is left of the deadline) and the body loop checks the
+    deadline between chunks instead."""
+    return contextlib.nullcontext()
+
+
 class PolicyLock:
     """Guards the pure policies' state against concurrent threads."""
 

@@ -45,7 +45,7 @@ from kei_agent.logging._logger import base_logger
 from kei_agent.observability import get_instrumentation
 from kei_agent.policies.retry import OperationPolicy, Outcome, Retry, RetryPolicy, StatusFailure, TransportFailure
 from kei_agent.policies.retry_after import parse_retry_after
-from kei_agent.secrets import Secret
+from kei_agent.secrets import MaskedHeaderValue, Secret
 
 from ._backend import AuthFlow, SingleFlight, call_maybe_async, offload, sleep
 from ._tls import build_ssl_context
@@ -60,10 +60,30 @@ _ENDPOINT_POLICY: Final = OperationPolicy(idempotent=True, retry_statuses=frozen
 _MAX_REASON = 300
 
 
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=")
+
+
+def _check_token_value(value: str) -> None:
+    """A bearer token must be sendable as is (RFC 6750 ``b64token``); the value is never shown."""
+    if not value or not set(value) <= _TOKEN_CHARS:
+        raise ConfigurationError(
+            [
+                FieldProblem(
+                    "api_token",
+                    "is not a usable bearer token: it is empty or contains spaces, control or non-ASCII characters "
+                    "(value hidden)",
+                    "pass the token exactly as issued (strip surrounding whitespace and newlines)",
+                )
+            ],
+            title="Invalid bearer token",
+        )
+
+
 def _as_token(value: object) -> AccessToken:
     if isinstance(value, AccessToken):
         return value
     if isinstance(value, str | Secret):
+        _check_token_value(value.reveal() if isinstance(value, Secret) else value)
         return AccessToken.from_value(value)
     raise TypeError(f"a token provider returned {type(value).__name__}; expected str, Secret or AccessToken")
 
@@ -99,6 +119,13 @@ class KeiAuth(httpx.Auth):
 
     def close(self) -> None:
         """Release resources (sessions, a token request in progress); the client calls it on close."""
+
+    def static_header(self) -> MaskedHeaderValue | None:
+        """The ``Authorization`` value when it can never change (a static token), else ``None``.
+
+        The engine then sends it as a precomputed header instead of running the auth flow per call.
+        """
+        return None
 
     def auth_flow(self, request: httpx.Request) -> Any:
         raise SecurityError(
@@ -169,6 +196,13 @@ class BearerAuth(KeiAuth):
             name = getattr(self._provider, "__qualname__", type(self._provider).__name__)
             return f"BearerAuth(provider={name}, rbac_enabled={self.rbac_enabled})"
         return f"BearerAuth(token=********, rbac_enabled={self.rbac_enabled})"
+
+    def static_header(self) -> MaskedHeaderValue | None:
+        """``Bearer <token>`` for a static token (masked in ``repr``); ``None`` with a callable."""
+        if self._static is None:
+            return None
+        self._last = self._static
+        return MaskedHeaderValue(f"Bearer {self._static.value.reveal()}")
 
     def token(self) -> AccessToken:
         """The static token, or a fresh answer of the callable."""

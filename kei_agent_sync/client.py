@@ -13,17 +13,19 @@ from typing import Any
 
 import httpx
 
+from kei_agent._contract.operations import OPERATIONS
 from kei_agent._generated import models
 from kei_agent._generated.types import UNSET, Unset
 from kei_agent.config import AgentClientConfig, ProtocolConfig, RetryConfig, SecurityConfig
-from kei_agent.errors import ConfigurationError, FieldProblem, KeiSDKError, ProtocolError
+from kei_agent.errors import ConfigurationError, FieldProblem, KeiSDKError
 from kei_agent.messaging import agent_inbox_subject
 from kei_agent.policies.breaker import CircuitState
 from kei_agent.policies.routing import Protocol
 from kei_agent.policies.transports import StreamTransport
 
 from ._audit import AuditTrail
-from ._pipeline import CallOptions, Pipeline, SharedState
+from ._operations import Operations
+from ._pipeline import CallOptions, Pipeline, SharedState, as_protocol
 from ._protocols import protocol_state
 from ._tls import TLSDiagnosticsTransport, build_ssl_context, require_tls_for_credentials, uses_client_certificate
 from .auth import KeiAuth, build_auth
@@ -31,6 +33,13 @@ from .bus import Subscription
 from .stream import EventStream
 
 __all__ = ["AgentPager", "KeiAgentClient"]
+
+#: The operations with their own RPC path, by their bus operation name (``x-kei-bus`` in the spec).
+_BY_BUS_NAME = {
+    spec.bus_operation: spec
+    for spec in OPERATIONS.values()
+    if spec.bus_operation is not None and not spec.bus_operation.startswith("{")
+}
 
 #: How long ``close()`` lets calls in progress finish before closing the connection pool.
 DEFAULT_CLOSE_TIMEOUT = 10.0
@@ -42,16 +51,6 @@ def _unset(value: Any) -> Any:
 
 def _object(model: Any, value: Mapping[str, Any] | None) -> Any:
     return UNSET if value is None else model.from_dict(dict(value))
-
-
-def _protocol(value: str | Protocol | None) -> Protocol | None:
-    if value is None or isinstance(value, Protocol):
-        return value
-    try:
-        return Protocol(value)
-    except ValueError:
-        allowed = ", ".join(p.value for p in Protocol)
-        raise ProtocolError(f"unknown protocol {value!r}: use one of {allowed}") from None
 
 
 class KeiAgentClient:
@@ -184,6 +183,18 @@ class KeiAgentClient:
         self._shared.http.close()
 
     @property
+    def operations(self) -> Operations:
+        """Every operation of the spec as a typed method, through this client's full engine.
+
+        ``client.operations.plan_task(body={"objective": "..."})``; per call ``timeout=``,
+        ``extra_headers=``, ``idempotency_key=`` and ``protocol=``;
+        ``client.operations.with_raw_response.<operation>(...)`` adds status, headers, request id
+        and retries to the parsed model. Operations added to the spec appear here after
+        ``python -m generator``.
+        """
+        return Operations(self._pipeline)
+
+    @property
     def closed(self) -> bool:
         """Whether ``close()`` was called."""
         return self._closed
@@ -204,7 +215,7 @@ class KeiAgentClient:
 
     def circuit_state(self, protocol: str | Protocol = Protocol.RPC) -> CircuitState:
         """State of the circuit breaker for (this base URL, ``protocol``)."""
-        return self._shared.circuit_state(_protocol(protocol) or Protocol.RPC)
+        return self._shared.circuit_state(as_protocol(protocol) or Protocol.RPC)
 
     @property
     def protocol_downgrades(self) -> Mapping[Protocol, float]:
@@ -221,9 +232,7 @@ class KeiAgentClient:
     ) -> Any:
         if self._closed:
             raise KeiSDKError("the client is closed: create a new KeiAgentClient")
-        return self._pipeline.call(
-            operation_id, arguments, protocol=_protocol(protocol), idempotency_key=idempotency_key
-        )
+        return self._pipeline.call(operation_id, arguments, protocol=protocol, idempotency_key=idempotency_key)
 
     # ---------------------------------------------------------------- operations
 
@@ -306,28 +315,9 @@ class KeiAgentClient:
         name runs a custom operation with ``data`` as its input and returns an ``OperationResult``.
         """
         data = dict(data or {})
-        if operation == "plan":
-            return self.plan_task(
-                data.pop("objective", ""), data.pop("context", None), protocol=protocol, idempotency_key=idempotency_key
-            )
-        if operation == "act":
-            return self.execute_action(
-                data.pop("action", ""),
-                data.pop("parameters", None),
-                plan_id=data.pop("plan_id", None),
-                step_id=data.pop("step_id", None),
-                protocol=protocol,
-                idempotency_key=idempotency_key,
-            )
-        if operation == "observe":
-            return self.observe_environment(
-                data.pop("observation_type", ""),
-                data.pop("data", None),
-                protocol=protocol,
-                idempotency_key=idempotency_key,
-            )
-        if operation == "explain":
-            return self.explain_reasoning(data.pop("query", ""), data.pop("context", None), protocol=protocol)
+        spec = _BY_BUS_NAME.get(operation)
+        if spec is not None:  # plan, act, observe, explain: the spec's x-kei-bus names of the RPC operations
+            return self._call(spec.operation_id, {"body": data}, protocol=protocol, idempotency_key=idempotency_key)
         body = models.OperationRequest(data=models.OperationRequestData.from_dict(data))
         return self._call(
             "executeOperation",
@@ -360,7 +350,7 @@ class KeiAgentClient:
     ) -> models.Agent:
         """Register an agent (by default this client's ``agent_id``); an existing id raises ``ConflictError``."""
         body = models.AgentRegistration(
-            agent_id=agent_id or self._config.agent_id,
+            agent_id=self._config.agent_id if agent_id is None else agent_id,
             name=name,
             description=_unset(description),
             capabilities=list(capabilities),
@@ -428,7 +418,7 @@ class KeiAgentClient:
             metrics=_object(models.HeartbeatMetrics, metrics),
         )
         result: models.HeartbeatAck = self._call(
-            "agentHeartbeat", {"agent_id": agent_id or self._config.agent_id, "body": body}
+            "agentHeartbeat", {"agent_id": self._config.agent_id if agent_id is None else agent_id, "body": body}
         )
         return result
 

@@ -12,7 +12,9 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from ._util import format_time, utc_now
+from kei_agent._contract.operations import OPERATIONS
+
+from ._util import canonical, format_time, utc_now
 from .actions import ActionFailed
 from .bus import SubscriptionNotFound
 from .context import AppContext, Call, Reply
@@ -30,13 +32,13 @@ SELF_DEDUPLICATING = frozenset({"publishEvent"})
 #: Operations whose replayed answer says ``duplicate: true``.
 DUPLICATE_FLAG = frozenset({"publishMessage"})
 
-#: busRequest operation name → (handler operationId, request schema)
+#: busRequest operation name → (handler operationId, request schema), from the spec's ``x-kei-bus``.
 BUS_OPERATIONS: dict[str, tuple[str, str]] = {
-    "plan": ("planTask", "PlanRequest"),
-    "act": ("executeAction", "ActionRequest"),
-    "observe": ("observeEnvironment", "ObserveRequest"),
-    "explain": ("explainReasoning", "ExplainRequest"),
+    spec.bus_operation: (spec.operation_id, spec.request_schema or "")
+    for spec in OPERATIONS.values()
+    if spec.bus_operation is not None and not spec.bus_operation.startswith("{")
 }
+_RPC_PATHS = {spec.operation_id: spec.path for spec in OPERATIONS.values()}
 
 
 def _event(ctx: AppContext, call: Call, topic: str, data: Mapping[str, Any], type_: str | None = None) -> None:
@@ -313,6 +315,34 @@ async def publish_message(ctx: AppContext, call: Call) -> Reply:
     return Reply(202, {**ack, "published_at": message.published_at})
 
 
+async def _carried_once(ctx: AppContext, inner: Call, key: Any, path: str) -> Reply:
+    """Run an operation the bus carries; under an Idempotency-Key it shares the operation's own
+    replay store, so a request already executed over RPC (its answer lost) is not executed again."""
+    handler = HANDLERS[inner.operation_id]
+    if key is None:
+        return await handler(ctx, inner)
+    store = ctx.state.idempotency
+    agent = inner.agent_id or (inner.principal.subject if inner.principal else "")
+    store_key = (inner.operation_id, agent, str(key))
+    fingerprint = canonical({"path": path, "body": inner.body})
+    try:
+        stored = store.begin(store_key, fingerprint)
+    except KeyConflict as exc:
+        raise ProblemError(409, str(exc)) from None
+    if stored is not None:
+        return Reply(stored.status, stored.body)
+    try:
+        reply = await handler(ctx, inner)
+    except BaseException:
+        store.abandon(store_key)
+        raise
+    if 200 <= reply.status < 300 and reply.response is None:
+        store.finish(store_key, fingerprint, reply.status, reply.body)
+    else:
+        store.abandon(store_key)
+    return reply
+
+
 async def bus_request(ctx: AppContext, call: Call) -> Reply:
     body = call.body
     operation = body["operation"]
@@ -333,8 +363,10 @@ async def bus_request(ctx: AppContext, call: Call) -> Reply:
         inner_body = {"data": payload}
     inner = Call(operation_id, params, inner_body, call.principal, call.agent_id, call.tenant_id, call.correlation_id)
     timeout = float(body.get("timeout_seconds", 10))
+    key = call.params.get("Idempotency-Key")
+    path = f"/api/v1/rpc/{operation}" if mapped is None else _RPC_PATHS[operation_id]
     try:
-        reply = await asyncio.wait_for(HANDLERS[operation_id](ctx, inner), timeout)
+        reply = await asyncio.wait_for(_carried_once(ctx, inner, key, path), timeout)
     except TimeoutError:
         raise retry_after_problem(503, f"No reply to {operation!r} within {timeout:g} s.", 1) from None
     return Reply(
