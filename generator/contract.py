@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from . import REPO_ROOT, SPEC_PATH
-from .postprocess import finish_package
-
-sys.path.insert(0, str(REPO_ROOT))  # the retry rule of the SDK itself decides what x-kei-retry means
+# The SDK's own rule decides what x-kei-retry means (one implementation for generator and client).
 from kei_agent.policies.retry import OperationPolicy
+
+from . import SPEC_PATH
+from .postprocess import finish_package
 
 _METHODS = ("get", "put", "post", "delete", "patch")
 
@@ -166,7 +165,12 @@ def render_contract(dest: Path, spec_path: Path = SPEC_PATH) -> None:
     (dest / "__init__.py").write_text(_INIT, encoding="utf-8")
     body = "".join(_operation_entries(spec))
     (dest / "operations.py").write_text(
-        _OPERATIONS_HEAD + "OPERATIONS: Final[Mapping[str, OperationSpec]] = {\n" + body + "}\n",
+        _OPERATIONS_HEAD
+        + "OPERATIONS: Final[Mapping[str, OperationSpec]] = {\n"
+        + body
+        + "}\n\n"
+        + "#: The WebSocket endpoint of the event stream (``x-kei-websocket``; not an HTTP operation).\n"
+        + f"WEBSOCKET_PATH: Final = {spec['x-kei-websocket']['path']!r}\n",
         encoding="utf-8",
     )
     finish_package(dest)

@@ -46,6 +46,7 @@ import httpx
 
 from kei_agent._context import get_correlation_id, new_correlation_id
 from kei_agent._contract.operations import OPERATIONS
+from kei_agent._contract.operations import WEBSOCKET_PATH as _WEBSOCKET_PATH
 from kei_agent._generated import models
 from kei_agent._generated.types import UNSET
 from kei_agent.errors import (
@@ -72,8 +73,8 @@ __all__ = ["STREAM_EXTRA", "EventStream", "missing_transports"]
 
 _log = base_logger.bind(component="kei_agent.stream")
 
-WEBSOCKET_PATH: Final = "/api/v1/stream"
-SSE_PATH: Final = "/api/v1/stream/events"
+WEBSOCKET_PATH: Final = _WEBSOCKET_PATH
+SSE_PATH: Final = OPERATIONS["streamEvents"].path
 SUBPROTOCOL: Final = "kei.stream.v1"
 STREAM_EXTRA: Final = 'pip install "kei-agent-py-sdk[stream]"'
 #: A topic no event has: a poll for it answers at once with the server's newest event id.

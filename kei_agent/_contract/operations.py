@@ -563,3 +563,6 @@ OPERATIONS: Final[Mapping[str, OperationSpec]] = {
         bus_payload=None,
     ),
 }
+
+#: The WebSocket endpoint of the event stream (``x-kei-websocket``; not an HTTP operation).
+WEBSOCKET_PATH: Final = "/api/v1/stream"

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 import attrs
 
+from kei_agent._contract.operations import OPERATIONS
 from kei_agent.errors import FieldProblem, SecurityError, ValidationError
 
 from ._hardening import HardeningLimits, Inspection, inspect
@@ -30,18 +31,16 @@ __all__ = [
     "validate_request",
 ]
 
-#: Names the documentation and the client use for operations, mapped to the spec's operationId.
+#: Names the documentation and the client use for operations, mapped to the spec's operationId:
+#: every operation's snake_case name and bus name come from the contract; three curated client
+#: methods are named differently from their operation.
 OPERATION_ALIASES: Final = {
-    "plan": "planTask",
-    "plan_task": "planTask",
-    "act": "executeAction",
-    "execute_action": "executeAction",
-    "observe": "observeEnvironment",
-    "observe_environment": "observeEnvironment",
-    "explain": "explainReasoning",
-    "explain_reasoning": "explainReasoning",
-    "register_agent": "registerAgent",
-    "update_agent": "updateAgent",
+    **{spec.python_name: op_id for op_id, spec in OPERATIONS.items()},
+    **{
+        spec.bus_operation: op_id
+        for op_id, spec in OPERATIONS.items()
+        if spec.bus_operation is not None and not spec.bus_operation.startswith("{")
+    },
     "heartbeat": "agentHeartbeat",
     "publish": "publishMessage",
     "use_tool": "executeTool",
