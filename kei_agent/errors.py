@@ -64,7 +64,7 @@ __all__ = [
     "status_error",
 ]
 
-_MAX_DETAIL = 300
+_MAX_DETAIL = 500
 _MAX_LISTED_ERRORS = 3
 _WHITESPACE = re.compile(r"\s+")
 

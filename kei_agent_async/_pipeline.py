@@ -36,6 +36,7 @@ from kei_agent._contract.operations import OPERATIONS, OperationSpec
 from kei_agent.config import AgentClientConfig, ProtocolConfig, RetryConfig
 from kei_agent.errors import (
     APIConnectionError,
+    APIStatusError,
     APITimeoutError,
     CircuitBreakerOpenError,
     FieldProblem,
@@ -252,12 +253,16 @@ class _Route:
 
 
 class _Stop(Exception):
-    """The attempt loop of one protocol ended without a response to return."""
+    """The attempt loop of one protocol ended without a response to return.
 
-    def __init__(self, error: KeiSDKError, *, fall_back: bool) -> None:
+    ``summary`` says in a few words why (for the message of a call that tried several protocols).
+    """
+
+    def __init__(self, error: KeiSDKError, *, fall_back: bool, summary: str | None = None) -> None:
         super().__init__(str(error))
         self.error = error
         self.fall_back = fall_back
+        self.summary = summary or type(error).__name__
 
 
 def _transport_outcome(exc: httpx.TransportError) -> TransportFailure:
@@ -520,7 +525,7 @@ class Pipeline:
                         route, protocol, arguments, idempotency_key, base_timeout, extra_headers, deadline, outcome
                     )
                 except _Stop as stop:
-                    failures.append(f"{protocol.value}: {stop.error}")
+                    failures.append(f"{protocol.value}: {stop.summary}")
                     has_next = index + 1 < len(candidates) and shared.clock() < deadline
                     with shared.lock.held():
                         fall_back = has_next and stop.fall_back and shared.router.should_fall_back(stop.error)
@@ -528,16 +533,25 @@ class Pipeline:
                             shared.router.record_downgrade(spec.operation_id, protocol, candidates[index + 1])
                     if not fall_back:
                         if len(failures) > 1:
-                            self._name_protocols(stop.error, failures)
+                            raise self._every_protocol_failed(spec, stop.error, failures) from stop.error
                         raise stop.error from stop.error.__cause__
             raise AssertionError("unreachable: the last protocol raises")  # pragma: no cover
         finally:
             shared.inflight.exit()
 
-    @staticmethod
-    def _name_protocols(error: KeiSDKError, failures: list[str]) -> None:
-        tried = "; ".join(failures)
-        error.args = (f"{error.args[0] if error.args else error} [protocols tried: {tried}]",)
+    def _every_protocol_failed(self, spec: OperationSpec, last: KeiSDKError, failures: list[str]) -> KeiSDKError:
+        """The error of a call whose every protocol failed: it names what was called, where, and
+        each protocol with why it stopped (a status error of the last protocol stays as it is)."""
+        if isinstance(last, APIStatusError):
+            return last
+        cls = APITimeoutError if isinstance(last, APITimeoutError) else APIConnectionError
+        return cls(
+            f"{spec.method} {spec.path} failed ({spec.operation_id} at {self._shared.origin}; "
+            f"protocols tried: {'; '.join(failures)})",
+            method=spec.method,
+            url=spec.path,
+            correlation_id=getattr(last, "correlation_id", None),
+        )
 
     async def _attempts(
         self,
@@ -584,7 +598,7 @@ class Pipeline:
                 response: httpx.Response | None = None
                 result: Outcome
                 if remaining <= 0:
-                    error = httpx.ReadTimeout("the call's deadline passed")
+                    error = httpx.ReadTimeout(f"the call's deadline ({self._options.retry.deadline:g} s) passed")
                     result = TransportFailure("timeout", sent=attempt > 1)
                 else:
                     with shared.telemetry.attempt(
@@ -605,7 +619,10 @@ class Pipeline:
                             result = _transport_outcome(exc)
                             span.transport_error(exc)
                         except TimeoutError as exc:
-                            error = httpx.ReadTimeout(f"the call's deadline passed ({exc or 'no complete answer'})")
+                            error = httpx.ReadTimeout(
+                                f"the call's deadline ({self._options.retry.deadline:g} s) passed before a complete "
+                                f"answer arrived{f' ({exc})' if str(exc) else ''}"
+                            )
                             result = TransportFailure("timeout", sent=True)
                             span.transport_error(error)
                         except RuntimeError as exc:
@@ -660,13 +677,16 @@ class Pipeline:
                 breaker.record_failure()
         if error is not None:
             cls = APITimeoutError if isinstance(error, httpx.TimeoutException) else APIConnectionError
+            detail = f"{type(error).__name__}: {error}".strip()
+            via = "" if not route.carried else f" over the bus ({route.method} {url})"
             message = (
-                f"{route.method} {url} failed ({spec.operation_id} over {protocol.value} at {shared.origin}) "
-                f"after {attempt} attempt(s): {type(error).__name__}: {error}"
+                f"{spec.method} {spec.path} ({spec.operation_id}) failed after {attempt} attempt(s){via} "
+                f"at {shared.origin}: {detail}"
             )
-            failure = cls(message, method=route.method, url=url, correlation_id=outcome.correlation_id)
+            failure = cls(message, method=spec.method, url=spec.path, correlation_id=outcome.correlation_id)
             failure.__cause__ = error
-            raise _Stop(failure, fall_back=True)
+            summary = f"{type(error).__name__} after {attempt} attempt(s)"
+            raise _Stop(failure, fall_back=True, summary=summary)
         assert response is not None
         outcome.status_code = response.status_code
         outcome.headers = response.headers
@@ -687,6 +707,7 @@ class Pipeline:
                     retry_after=retry_after,
                 ),
                 fall_back=True,
+                summary=f"status {response.status_code} after {attempt} attempt(s)",
             )
         parsed = self._parse(route, url, outcome.correlation_id, response, body)
         if route.carried:

@@ -51,6 +51,7 @@ EXPECTED_DEFAULTS = {
         "keepalive_expiry": 30.0,
         "http2": False,
         "verify": True,
+        "max_response_bytes": 32 * 1024 * 1024,
     },
     RetryConfig: {
         "max_attempts": 3,
@@ -543,6 +544,7 @@ FULL_ENV = {
     "KEI_KEEPALIVE_EXPIRY": "9",
     "KEI_HTTP2": "yes",
     "KEI_VERIFY": "/etc/kei/ca.pem",
+    "KEI_MAX_RESPONSE_BYTES": "1048576",
     "KEI_MAX_ATTEMPTS": "6",
     "KEI_BASE_DELAY": "0.1",
     "KEI_MAX_DELAY": "2",
@@ -575,6 +577,7 @@ def test_from_env_reads_every_variable():
             keepalive_expiry=9.0,
             http2=True,
             verify="/etc/kei/ca.pem",
+            max_response_bytes=1048576,
         ),
         retry=RetryConfig(
             max_attempts=6,

@@ -15,6 +15,7 @@ import pytest
 
 from kei_agent import (
     AgentClientConfig,
+    APIConnectionError,
     APIStatusError,
     NotFoundError,
     RetryConfig,
@@ -201,7 +202,7 @@ def test_transport_errors_are_recorded_on_the_attempt_span(otel: OtelCapture) ->
         base_url=f"http://127.0.0.1:{free_port()}", api_token=TOKEN, retry=RetryConfig(max_attempts=1)
     )
     with KeiAgentClient(config) as client:
-        with pytest.raises(Exception, match="failed after 1 attempt"):
+        with pytest.raises(APIConnectionError, match="protocols tried: rpc: ConnectError after 1 attempt"):
             client.plan_task(objective="x")
     (attempt,) = [span for span in otel.spans() if span.name == "POST /api/v1/rpc/plan"]
     assert _attribute(attempt, "error.type") == "ConnectError"
