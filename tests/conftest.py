@@ -7,8 +7,8 @@ import pytest
 
 from tests.support.peers import run_prism
 
-# Fixtures of the enterprise layer: postgres_url, otel, json_logs.
-pytest_plugins = ["tests.support.enterprise"]
+# Fixtures of the enterprise layer (postgres_url, otel, json_logs) and the installed wheel (wheel_install).
+pytest_plugins = ["tests.support.enterprise", "tests.support.wheel"]
 
 
 @pytest.fixture(scope="session")

@@ -85,7 +85,7 @@ def test_client_commands_with_flags(server: ServerHandle) -> None:
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["health"], 2, "no server: pass --url or set KEI_API_URL"),
+        (["health"], 2, "no server - pass --url or set KEI_API_URL"),
         (["plan", "x", "--url", "{url}", "--token", "wrong-token"], 1, "401"),
         (["plan", "x", "--url", "{url}", "--token", TOKEN, "--context", "[1]"], 2, "--context must be a JSON object"),
         (["act", "no_such_action", "--url", "{url}", "--token", TOKEN], 1, "404"),

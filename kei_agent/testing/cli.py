@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 
 class CommandError(Exception):
@@ -28,16 +29,23 @@ class CommandError(Exception):
         self.code = code
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line: the problem and where to read more."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kei-agent", description="KEI-Agent SDK command line.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser = OneLineParser(prog="kei-agent", description="KEI-Agent SDK command line.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     sub.required = True
     _add_serve(sub)
     return parser
 
 
 # ---------------------------------------------------------------------- serve
-def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_serve(sub: argparse._SubParsersAction[OneLineParser]) -> None:
     p = sub.add_parser(
         "serve",
         help="run the reference KEI server in the foreground",
@@ -45,7 +53,7 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "it accepts the development token `dev-token`.",
     )
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8080, help="TCP port (default: 8080; 0 picks a free one)")
+    p.add_argument("--port", type=_port, default=8080, help="TCP port (default: 8080; 0 picks a free one)")
     p.add_argument(
         "--token",
         action="append",
@@ -65,6 +73,48 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--admin", action="store_true", help="enable the /_admin/faults endpoint")
     p.add_argument("--seed", type=int, help="seed of the fault-injection random generator")
     p.set_defaults(handler=_cmd_serve)
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number; use 1-65535, or 0 for a free one") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is out of range; use 1-65535, or 0 for a free one")
+    return port
+
+
+def _check_tls_files(args: argparse.Namespace) -> None:
+    """Name a missing or unusable TLS file before anything claims to serve."""
+    import ssl
+
+    for option, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key), ("--tls-ca", args.tls_ca)):
+        if not path:
+            continue
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise CommandError(f"{option} {path}: {exc.strerror or exc} - pass a readable PEM file", 2) from None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+    except (ssl.SSLError, OSError) as exc:
+        raise CommandError(
+            f"--tls-cert {args.tls_cert} / --tls-key {args.tls_key}: not a matching PEM certificate and key "
+            f"({getattr(exc, 'reason', None) or exc}) - pass the certificate and its private key",
+            2,
+        ) from None
+    if args.tls_ca:
+        try:
+            context.load_verify_locations(args.tls_ca)
+        except (ssl.SSLError, OSError) as exc:
+            raise CommandError(
+                f"--tls-ca {args.tls_ca}: not a PEM CA certificate ({getattr(exc, 'reason', None) or exc})"
+                " - pass the CA that signs the client certificates",
+                2,
+            ) from None
 
 
 def _tokens(values: Sequence[str] | None) -> dict[str, list[str]] | None:
@@ -88,6 +138,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         raise CommandError("--tls-ca/--require-client-cert need --tls-cert and --tls-key", 2)
     if args.require_client_cert and not args.tls_ca:
         raise CommandError("--require-client-cert needs --tls-ca", 2)
+    if args.tls_cert:
+        _check_tls_files(args)
     try:
         from .server import ServerHandle, serve_forever
         from .settings import DEV_TOKEN, ServerSettings, TLSConfig
@@ -122,7 +174,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         reason = exc.strerror or str(exc)
         if exc.filename:
             reason = f"{reason}: {exc.filename}"
-        raise CommandError(f"cannot serve on {args.host}:{args.port}: {reason}") from exc
+        raise CommandError(
+            f"cannot serve on {args.host}:{args.port}: {reason} - choose another --port (0 picks a free one) or --host"
+        ) from exc
     except KeyboardInterrupt:  # pragma: no cover - signal timing
         pass
     return 0
@@ -138,6 +192,18 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> i
         return exc.code
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # an unexpected failure is still one line; -vv adds the traceback
+        if getattr(args, "verbose", 0) > 1:
+            import traceback
+
+            traceback.print_exc()
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(
+            f"kei-agent {args.command}: unexpected {type(exc).__name__}{': ' + reason if reason else ''}"
+            " - rerun with -vv for the traceback and report it",
+            file=sys.stderr,
+        )
+        return 1
     return code
 
 

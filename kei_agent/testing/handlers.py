@@ -547,4 +547,7 @@ HANDLERS: dict[str, Handler] = {
     "pollEvents": poll_events_handler,
     "getHealth": get_health,
     "getReadiness": get_readiness,
+    # The same reports at the root (`/health`, `/ready`), where health checkers look by default.
+    "getRootHealth": get_health,
+    "getRootReadiness": get_readiness,
 }
