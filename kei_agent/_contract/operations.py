@@ -564,8 +564,10 @@ OPERATIONS: Final[Mapping[str, OperationSpec]] = {
     ),
     "getRootHealth": OperationSpec(
         operation_id="getRootHealth",
+        python_name="get_root_health",
         method="GET",
         path="/health",
+        path_params=(),
         tag="health",
         module="kei_agent._generated.api.health.get_root_health",
         success_status=200,
@@ -577,11 +579,15 @@ OPERATIONS: Final[Mapping[str, OperationSpec]] = {
         request_schema=None,
         response_schema="HealthReport",
         summary="Liveness and component health (at the root)",
+        bus_operation=None,
+        bus_payload=None,
     ),
     "getRootReadiness": OperationSpec(
         operation_id="getRootReadiness",
+        python_name="get_root_readiness",
         method="GET",
         path="/ready",
+        path_params=(),
         tag="health",
         module="kei_agent._generated.api.health.get_root_readiness",
         success_status=200,
@@ -593,6 +599,8 @@ OPERATIONS: Final[Mapping[str, OperationSpec]] = {
         request_schema=None,
         response_schema="ReadinessReport",
         summary="Readiness to serve traffic (at the root)",
+        bus_operation=None,
+        bus_payload=None,
     ),
 }
 

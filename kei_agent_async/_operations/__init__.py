@@ -689,6 +689,52 @@ class Operations:
         )
         return result
 
+    async def get_root_health(
+        self,
+        *,
+        timeout: float | httpx.Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+        protocol: str | Protocol | None = None,
+    ) -> HealthReport:
+        """Liveness and component health (at the root).
+
+        ``GET /health`` (``getRootHealth``).
+        """
+        result: HealthReport = await self._pipeline.call(
+            "getRootHealth",
+            {},
+            timeout=timeout,
+            extra_headers=extra_headers,
+            idempotency_key=idempotency_key,
+            protocol=protocol,
+            raw=False,
+        )
+        return result
+
+    async def get_root_readiness(
+        self,
+        *,
+        timeout: float | httpx.Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+        protocol: str | Protocol | None = None,
+    ) -> ReadinessReport:
+        """Readiness to serve traffic (at the root).
+
+        ``GET /ready`` (``getRootReadiness``).
+        """
+        result: ReadinessReport = await self._pipeline.call(
+            "getRootReadiness",
+            {},
+            timeout=timeout,
+            extra_headers=extra_headers,
+            idempotency_key=idempotency_key,
+            protocol=protocol,
+            raw=False,
+        )
+        return result
+
 
 class RawOperations:
     """The spec's operations as methods; each returns a :class:`RawResponse`."""
@@ -1297,6 +1343,52 @@ class RawOperations:
         """
         result: RawResponse[ReadinessReport] = await self._pipeline.call(
             "getReadiness",
+            {},
+            timeout=timeout,
+            extra_headers=extra_headers,
+            idempotency_key=idempotency_key,
+            protocol=protocol,
+            raw=True,
+        )
+        return result
+
+    async def get_root_health(
+        self,
+        *,
+        timeout: float | httpx.Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+        protocol: str | Protocol | None = None,
+    ) -> RawResponse[HealthReport]:
+        """Liveness and component health (at the root).
+
+        ``GET /health`` (``getRootHealth``).
+        """
+        result: RawResponse[HealthReport] = await self._pipeline.call(
+            "getRootHealth",
+            {},
+            timeout=timeout,
+            extra_headers=extra_headers,
+            idempotency_key=idempotency_key,
+            protocol=protocol,
+            raw=True,
+        )
+        return result
+
+    async def get_root_readiness(
+        self,
+        *,
+        timeout: float | httpx.Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+        protocol: str | Protocol | None = None,
+    ) -> RawResponse[ReadinessReport]:
+        """Readiness to serve traffic (at the root).
+
+        ``GET /ready`` (``getRootReadiness``).
+        """
+        result: RawResponse[ReadinessReport] = await self._pipeline.call(
+            "getRootReadiness",
             {},
             timeout=timeout,
             extra_headers=extra_headers,

@@ -17,7 +17,9 @@ HAND_WRITTEN = [
     path
     for package in ("kei_agent", "kei_agent_async")
     for path in sorted((REPO_ROOT / package).rglob("*.py"))
-    if not {"_generated", "_contract", "_operations", "testing", "__pycache__"} & set(path.parts)
+    # testing: the reference server; health: the application's own Kubernetes probe server,
+    # which serves /health and /ready itself (the same names as the KEI API's root probes).
+    if not {"_generated", "_contract", "_operations", "testing", "health", "__pycache__"} & set(path.parts)
 ]
 
 
