@@ -13,7 +13,8 @@ Layout:
 * :mod:`generator.postprocess` - pinned, isolated ruff fix/format and the do-not-edit header.
 * :mod:`generator.drift` - render into a temp dir, then swap (generate) or diff (check).
 * :mod:`generator.changes` - the spec change report (breaking / compatible).
-* ``generator/templates`` - overrides of openapi-python-client templates (finite timeout, no secret
+* ``generator/templates`` - overrides of openapi-python-client templates (path parameters encoded
+  with their dots so no dot segment changes the target, finite timeout, no secret
   in ``repr``, non-standard status codes, models readable as mappings).
 """
 

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import httpx
 import pytest
@@ -183,3 +184,28 @@ def test_declared_fields_cannot_be_shadowed_through_item_assignment() -> None:
     with pytest.raises(KeyError, match="declared field"):
         plan["plan_id"] = "other"
     assert plan.plan_id == "p-1"
+
+
+@pytest.mark.parametrize("agent_id", [".", "..", "../..", "a/b"])
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_low_level_path_parameters_never_leave_their_segment(agent_id: str, flavour: str) -> None:
+    from kei_agent._generated.api.registry import delete_agent
+    from kei_agent.testing import run_server
+
+    with run_server(tokens=["low-level-token"]) as server:
+        with AuthenticatedClient(base_url=server.base_url, token="low-level-token") as client:
+            if flavour == "sync":
+                response = delete_agent.sync_detailed(agent_id, client=client)
+            else:
+                response = asyncio.run(_delete_async(agent_id, server.base_url))
+        # The request targets one agent named agent_id (refused or unknown) - never the
+        # collection or a parent path, which would be another operation.
+        assert response.status_code in (404, 422)
+        assert set(server.stats.counts()) <= {"deleteAgent"}
+
+
+async def _delete_async(agent_id: str, base_url: str) -> Any:
+    from kei_agent._generated.api.registry import delete_agent
+
+    async with AuthenticatedClient(base_url=base_url, token="low-level-token") as client:
+        return await delete_agent.asyncio_detailed(agent_id, client=client)

@@ -39,7 +39,7 @@ def _get_kwargs(
     _kwargs: dict[str, Any] = {
         "method": "delete",
         "url": "/api/v1/bus/subscriptions/{subscription_id}".format(
-            subscription_id=quote(str(subscription_id), safe=""),
+            subscription_id=quote(str(subscription_id), safe="").replace(".", "%2E"),
         ),
     }
 

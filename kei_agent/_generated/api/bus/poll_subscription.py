@@ -42,7 +42,7 @@ def _get_kwargs(
     _kwargs: dict[str, Any] = {
         "method": "post",
         "url": "/api/v1/bus/subscriptions/{subscription_id}/poll".format(
-            subscription_id=quote(str(subscription_id), safe=""),
+            subscription_id=quote(str(subscription_id), safe="").replace(".", "%2E"),
         ),
     }
 

@@ -46,7 +46,7 @@ def _get_kwargs(
     _kwargs: dict[str, Any] = {
         "method": "post",
         "url": "/api/v1/mcp/tools/{tool_name}/execute".format(
-            tool_name=quote(str(tool_name), safe=""),
+            tool_name=quote(str(tool_name), safe="").replace(".", "%2E"),
         ),
     }
 

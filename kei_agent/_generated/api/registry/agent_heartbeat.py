@@ -42,7 +42,7 @@ def _get_kwargs(
     _kwargs: dict[str, Any] = {
         "method": "post",
         "url": "/api/v1/registry/agents/{agent_id}/heartbeat".format(
-            agent_id=quote(str(agent_id), safe=""),
+            agent_id=quote(str(agent_id), safe="").replace(".", "%2E"),
         ),
     }
 

@@ -39,7 +39,7 @@ def _get_kwargs(
     _kwargs: dict[str, Any] = {
         "method": "delete",
         "url": "/api/v1/registry/agents/{agent_id}".format(
-            agent_id=quote(str(agent_id), safe=""),
+            agent_id=quote(str(agent_id), safe="").replace(".", "%2E"),
         ),
     }
 

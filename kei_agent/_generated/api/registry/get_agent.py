@@ -40,7 +40,7 @@ def _get_kwargs(
     _kwargs: dict[str, Any] = {
         "method": "get",
         "url": "/api/v1/registry/agents/{agent_id}".format(
-            agent_id=quote(str(agent_id), safe=""),
+            agent_id=quote(str(agent_id), safe="").replace(".", "%2E"),
         ),
     }
 

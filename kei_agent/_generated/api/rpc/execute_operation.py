@@ -46,7 +46,7 @@ def _get_kwargs(
     _kwargs: dict[str, Any] = {
         "method": "post",
         "url": "/api/v1/rpc/{operation}".format(
-            operation=quote(str(operation), safe=""),
+            operation=quote(str(operation), safe="").replace(".", "%2E"),
         ),
     }
 
