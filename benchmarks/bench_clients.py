@@ -124,11 +124,24 @@ def make_sync(variant: str, base_url: str, layer: str) -> tuple[Any, dict[str, C
             return call
 
         return client, {"plan": raw(PLAN_PATH, PLAN_BODY), "act": raw(ACT_PATH, ACT_BODY)}
+    if layer == "lowlevel":
+        from kei_agent._generated.api.rpc import execute_action, plan_task
+        from kei_agent._generated.client import AuthenticatedClient
+        from kei_agent._generated.models import ActionRequest, PlanRequest
+
+        low = AuthenticatedClient(base_url=base_url, token=TOKEN)
+        return low, {
+            "plan": lambda: plan_task.sync(client=low, body=PlanRequest.from_dict(PLAN_BODY)),
+            "act": lambda: execute_action.sync(client=low, body=ActionRequest.from_dict(ACT_BODY)),
+        }
     from kei_agent import AgentClientConfig
     from kei_agent_sync import KeiAgentClient
 
     config = AgentClientConfig(base_url=base_url, api_token=TOKEN, validate_requests=layer != "novalidate")
     kei = KeiAgentClient(config)
+    if layer == "operations":
+        ops = kei.operations
+        return kei, {"plan": lambda: ops.plan_task(body=PLAN_BODY), "act": lambda: ops.execute_action(body=ACT_BODY)}
     return kei, {
         "plan": lambda: kei.plan_task(objective=PLAN_BODY["objective"], context=PLAN_BODY["context"]),
         "act": lambda: kei.execute_action(ACT_BODY["action"], ACT_BODY["parameters"]),
@@ -151,11 +164,24 @@ def make_async(variant: str, base_url: str, layer: str) -> tuple[Any, dict[str, 
             return call
 
         return client, {"plan": raw(PLAN_PATH, PLAN_BODY), "act": raw(ACT_PATH, ACT_BODY)}
+    if layer == "lowlevel":
+        from kei_agent._generated.api.rpc import execute_action, plan_task
+        from kei_agent._generated.client import AuthenticatedClient
+        from kei_agent._generated.models import ActionRequest, PlanRequest
+
+        low = AuthenticatedClient(base_url=base_url, token=TOKEN)
+        return low, {
+            "plan": lambda: plan_task.asyncio(client=low, body=PlanRequest.from_dict(PLAN_BODY)),
+            "act": lambda: execute_action.asyncio(client=low, body=ActionRequest.from_dict(ACT_BODY)),
+        }
     from kei_agent import AgentClientConfig
     from kei_agent_async import KeiAgentClient
 
     config = AgentClientConfig(base_url=base_url, api_token=TOKEN, validate_requests=layer != "novalidate")
     kei = KeiAgentClient(config)
+    if layer == "operations":
+        ops = kei.operations
+        return kei, {"plan": lambda: ops.plan_task(body=PLAN_BODY), "act": lambda: ops.execute_action(body=ACT_BODY)}
     return kei, {
         "plan": lambda: kei.plan_task(objective=PLAN_BODY["objective"], context=PLAN_BODY["context"]),
         "act": lambda: kei.execute_action(ACT_BODY["action"], ACT_BODY["parameters"]),

@@ -14,6 +14,8 @@ TO = "\u2013"  # en dash, for ranges
 OPS = ("plan", "act")
 LEVELS = ("1", "16", "64")
 LAYER_TITLES = {
+    "operations": "the generated operations surface (`client.operations.plan_task(body=...)`)",
+    "lowlevel": "the low-level generated client alone (`kei_agent._generated`, no engine)",
     "novalidate": "validation off (`validate_requests=False`)",
     "log-info": "structured logging to a file, INFO (`configure_logging(level='INFO', enable_file=True)`)",
     "log-debug": "structured logging to a file, DEBUG (one performance record per call)",
@@ -149,6 +151,16 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
             **{
                 f"{op}_latency": agg(
                     paired(per_round(runs, "seq", op, "median_ms"), per_round(base, "seq", op, "median_ms"), ratio)
+                )
+                for op in OPS
+            },
+            **{
+                f"{op}_cpu_raw": agg(
+                    paired(
+                        per_round(runs, "seq", op, "cpu_ms"),
+                        per_round(clients.get(base_job.replace("kei-", "raw-")), "seq", op, "cpu_ms"),
+                        ratio,
+                    )
                 )
                 for op in OPS
             },
@@ -468,8 +480,23 @@ def markdown(results: dict[str, Any]) -> str:
         if fig.get("error") and fig["plan_cpu"] is None:
             rows.append([title, "skipped", "", fig["error"]])
             continue
-        rows.append([title, fmt(fig["plan_cpu"]), fmt(fig["act_cpu"]), _check(fig.get("check"))])
-    add(table(["layer on", "plan_task CPU x", "execute_action CPU x", "evidence"], rows) + "\n")
+        rows.append(
+            [
+                title,
+                fmt(fig["plan_cpu"]),
+                fmt(fig["act_cpu"]),
+                fmt(fig.get("plan_cpu_raw")),
+                fmt(fig.get("act_cpu_raw")),
+                _check(fig.get("check")),
+            ]
+        )
+    add(
+        table(
+            ["layer on", "plan_task CPU x", "execute_action CPU x", "plan x raw httpx", "act x raw httpx", "evidence"],
+            rows,
+        )
+        + "\n"
+    )
     add(
         "Defaults: validation on, no logging configured (the SDK is silent), `KEI_OTEL_DISABLED=1` (a default "
         "install has no OpenTelemetry). Reference server, sequential calls.\n"

@@ -43,7 +43,7 @@ RUNTIME_IMPORTS = {
     "public API": "from kei_agent import AgentClientConfig, UnifiedKeiAgentClient",
 }
 PEER_IMPORT = "from kei_agent import AgentClientConfig, UnifiedKeiAgentClient"
-ASYNC_LAYERS = ["novalidate", "log-info", "log-debug", "otel-idle", "tracing"]
+ASYNC_LAYERS = ["operations", "lowlevel", "novalidate", "log-info", "log-debug", "otel-idle", "tracing"]
 
 
 def log(message: str) -> None:
@@ -349,6 +349,8 @@ def client_jobs(
         ("raw-sync", py, "bench_clients.py", ["raw-sync", *seq]),
         ("kei-sync", py, "bench_clients.py", ["kei-sync", *seq]),
         ("kei-sync/novalidate", py, "bench_clients.py", ["kei-sync", "--layer", "novalidate", *seq]),
+        ("kei-sync/operations", py, "bench_clients.py", ["kei-sync", "--layer", "operations", *seq]),
+        ("kei-sync/lowlevel", py, "bench_clients.py", ["kei-sync", "--layer", "lowlevel", *seq]),
         ("raw-async", py, "bench_clients.py", ["raw-async", *seq, *tput]),
         ("kei-async", py, "bench_clients.py", ["kei-async", *seq, *tput]),
     ]

@@ -442,10 +442,13 @@ class Pipeline:
         """Local checks before anything is sent: body as a model, validation, path parameters, headers."""
         body = arguments.get("body")
         body_dict: Mapping[str, Any] | None = None
-        if body is not None:
-            body_dict = body if isinstance(body, Mapping) else body.to_dict()
-        if self._shared.config.validate_requests:
-            _validate(spec, body_dict, arguments)
+        try:
+            if body is not None:
+                body_dict = body if isinstance(body, Mapping) else body.to_dict()
+            if self._shared.config.validate_requests:
+                _validate(spec, body_dict, arguments)
+        except RecursionError:
+            raise _not_json(spec, "it nests too deeply or contains itself") from None
         for name in spec.path_params:
             value = arguments.get(name.replace("-", "_"))
             if value is None or str(value).strip(".") == "" or str(value) != str(value).strip():
@@ -637,6 +640,18 @@ class Pipeline:
                                 result = Success(status)
                             else:
                                 result = StatusFailure(status, parse_retry_after(response.headers))
+                if error is not None and shared.closed:
+                    with shared.lock.held():
+                        breaker.record_ignored()
+                    closed = APIConnectionError(
+                        f"{spec.method} {spec.path} ({spec.operation_id}) failed: the client was closed while the "
+                        f"call was in progress ({type(error).__name__})",
+                        method=spec.method,
+                        url=spec.path,
+                        correlation_id=outcome.correlation_id,
+                    )
+                    closed.__cause__ = error
+                    raise _Stop(closed, fall_back=False)
                 if error is not None:
                     local = self._local_failure(error, route, where)
                     if local is not None:
@@ -748,14 +763,18 @@ class Pipeline:
     ) -> tuple[httpx.Response, bytes]:
         """Send one attempt and read its body within the deadline and the size limit."""
         http = self._shared.http
-        request = http.build_request(
-            route.method,
-            url,
-            headers=headers,
-            timeout=_attempt_timeout(base_timeout, remaining),
-            extensions={**route.extensions, "kei_deadline": deadline},
-            **kwargs,
-        )
+        try:
+            request = http.build_request(
+                route.method,
+                url,
+                headers=headers,
+                timeout=_attempt_timeout(base_timeout, remaining),
+                extensions={**route.extensions, "kei_deadline": deadline},
+                **kwargs,
+            )
+        except (ValueError, TypeError, RecursionError) as exc:
+            reason = "it nests too deeply or contains itself" if isinstance(exc, RecursionError) else str(exc)
+            raise _not_json(route.spec, reason) from None
         async with deadline_scope(remaining):
             response = await http.send(request, auth=route.auth, stream=True)
             try:
@@ -846,6 +865,19 @@ class Pipeline:
             return model.from_dict(json.loads(body))
         except (KeyError, ValueError, TypeError, AttributeError, RecursionError) as exc:
             raise invalid(f"{type(exc).__name__}: {str(exc)[:200]}", exc) from None
+
+
+def _not_json(spec: OperationSpec, reason: str) -> ValidationError:
+    return ValidationError(
+        [
+            FieldProblem(
+                "body",
+                f"cannot be sent as JSON: {reason}",
+                "pass finite numbers (no NaN or Infinity) and plain nested data without cycles",
+            )
+        ],
+        title=f"Invalid input for {spec.operation_id}",
+    )
 
 
 def _models() -> ModuleType:

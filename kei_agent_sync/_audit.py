@@ -73,7 +73,10 @@ class AuditTrail:
         spec = OPERATIONS[operation_id]
         requested = protocol.value if protocol is not None else None
         trace = _CallTrace(protocol=requested or (spec.protocols[0] if spec.protocols else "rpc"))
-        digest = input_sha256(arguments)
+        try:
+            digest = input_sha256(arguments)
+        except (ValueError, TypeError, RecursionError):  # NaN, cyclic or too deep: the call fails as invalid input
+            digest = "unavailable: the input is not JSON"
         token = _current.set(trace)
         started = time.monotonic()
         error: BaseException | None = None

@@ -131,3 +131,45 @@ def test_a_cancelled_half_open_probe_frees_its_slot(server: ServerHandle) -> Non
             return (await client.health_check()).status
 
     assert asyncio.run(main())
+
+
+# ------------------------------------------------------------------ close() with calls in flight
+
+
+def test_async_close_fails_calls_in_flight_with_api_connection_error(server: ServerHandle) -> None:
+    server.faults.add(Fault.latency(3.0, route="planTask"))
+
+    async def main() -> BaseException | None:
+        client = kei_agent_async.KeiAgentClient(config(server))
+        call = asyncio.create_task(client.plan_task("slow"))
+        await asyncio.sleep(0.3)  # the request is on the wire
+        await client.close(timeout=0.1)
+        try:
+            await call
+        except BaseException as exc:  # noqa: BLE001 - the type is what the test checks
+            return exc
+        return None
+
+    error = asyncio.run(main())
+    assert isinstance(error, APIConnectionError), repr(error)
+    assert "closed" in str(error)
+
+
+def test_sync_close_fails_calls_in_flight_with_api_connection_error(server: ServerHandle) -> None:
+    server.faults.add(Fault.latency(3.0, route="planTask"))
+    client = kei_agent_sync.KeiAgentClient(config(server))
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            client.plan_task("slow")
+        except BaseException as exc:  # noqa: BLE001 - the type is what the test checks
+            errors.append(exc)
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    threading.Event().wait(0.3)  # the request is on the wire
+    client.close(timeout=0.1)
+    thread.join(10)
+    assert len(errors) == 1
+    assert isinstance(errors[0], APIConnectionError), repr(errors[0])

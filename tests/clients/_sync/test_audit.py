@@ -24,6 +24,8 @@ from kei_agent import (
     ProtocolConfig,
     RetryConfig,
     SecurityConfig,
+    SecurityError,
+    ValidationError,
     correlation_scope,
 )
 from kei_agent.testing import Fault, ServerHandle
@@ -154,3 +156,35 @@ def test_the_actor_of_oidc_calls_is_the_oauth_client(
     assert record["actor"] == BASIC_CLIENT
     assert record["agent_id"] == "oidc-agent"
     assert oidc.secrets[BASIC_CLIENT] not in record["_text"]
+
+
+def _unsendable(shape: str) -> dict[str, Any]:
+    if shape == "nan":
+        return {"x": float("nan")}
+    if shape == "cyclic":
+        cyclic: dict[str, Any] = {}
+        cyclic["self"] = cyclic
+        return cyclic
+    deep: dict[str, Any] = {}
+    cursor = deep
+    for _ in range(5000):
+        cursor["a"] = {}
+        cursor = cursor["a"]
+    return deep
+
+
+@pytest.mark.parametrize("validate", [True, False])
+@pytest.mark.parametrize("shape", ["nan", "cyclic", "deep"])
+def test_input_that_is_not_json_is_a_typed_error_and_still_audited(
+    server: ServerHandle, audit_records: list[dict[str, Any]], shape: str, validate: bool
+) -> None:
+    config, security = audited(server)
+    config = AgentClientConfig(
+        server.base_url, api_token=TOKEN, agent_id="audited-agent", retry=FAST_RETRY, validate_requests=validate
+    )
+    with KeiAgentClient(config, security_config=security) as client:
+        with pytest.raises((ValidationError, SecurityError)):  # the hardening limits raise InputSecurityError
+            client.plan_task("not json", _unsendable(shape))
+    assert server.stats.requests("planTask") == 0
+    assert [record["operation"] for record in audit_records] == ["planTask"]
+    assert audit_records[0]["outcome"] == "failure"
