@@ -146,7 +146,7 @@ def test_async_close_fails_calls_in_flight_with_api_connection_error(server: Ser
         await client.close(timeout=0.1)
         try:
             await call
-        except BaseException as exc:  # noqa: BLE001 - the type is what the test checks
+        except BaseException as exc:
             return exc
         return None
 
@@ -163,7 +163,7 @@ def test_sync_close_fails_calls_in_flight_with_api_connection_error(server: Serv
     def call() -> None:
         try:
             client.plan_task("slow")
-        except BaseException as exc:  # noqa: BLE001 - the type is what the test checks
+        except BaseException as exc:
             errors.append(exc)
 
     thread = threading.Thread(target=call)
