@@ -10,8 +10,10 @@ Written once for the async client; tests/clients/_sync holds the generated twin.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import pytest
+from loguru import logger
 
 from kei_agent import (
     AgentClientConfig,
@@ -39,6 +41,22 @@ pytestmark = pytest.mark.sync
 
 FAST_RETRY = RetryConfig(max_attempts=3, base_delay=0.01, max_delay=0.05)
 STREAMING = {"streamEvents"}
+
+
+@pytest.fixture
+def sdk_logs() -> Iterator[list[str]]:
+    """Every record the SDK logs while the test runs (INFO and up; the packages log nothing by default)."""
+    records: list[str] = []
+    packages = ("kei_agent", "kei_agent_sync", "kei_agent_sync")
+    for package in packages:
+        logger.enable(package)
+    sink = logger.add(lambda message: records.append(message.record["message"]), level="INFO")
+    try:
+        yield records
+    finally:
+        logger.remove(sink)
+        for package in packages:
+            logger.disable(package)
 
 
 def make_client(base_url: str, **overrides: object) -> KeiAgentClient:
@@ -77,7 +95,7 @@ def test_operations_take_a_mapping_body_and_return_the_model(server: ServerHandl
     assert agent.agent_id == fetched.agent_id == "ops-agent"
 
 
-def test_raw_response_reports_status_request_id_and_retries(server: ServerHandle) -> None:
+def test_raw_response_reports_status_request_id_and_retries(server: ServerHandle, sdk_logs: list[str]) -> None:
     server.faults.add(Fault.status(503, retry_after=0, route="planTask", times=1))
     with make_client(server.base_url) as client:
         raw = client.operations.with_raw_response.plan_task(body={"objective": "retried once"})
@@ -93,6 +111,7 @@ def test_raw_response_reports_status_request_id_and_retries(server: ServerHandle
     assert len({headers["idempotency-key"] for headers in sent}) == 1  # the same key on the retry
     assert [headers["x-kei-retry-count"] for headers in sent] == ["0", "1"]
     assert sent[0]["authorization"] == f"Bearer {TOKEN}"
+    assert [record for record in sdk_logs if "planTask: attempt 1 failed (status 503)" in record]
 
 
 def test_extra_headers_and_idempotency_key_reach_the_server(server: ServerHandle) -> None:
@@ -261,3 +280,19 @@ def test_a_slash_in_a_path_parameter_stays_inside_the_segment(server: ServerHand
             client.get_agent("../registry/agents")
     assert getattr(caught.value, "status_code", None) in (404, 422)
     assert server.stats.requests("listAgents") == 0
+
+
+def test_a_tls_verification_failure_is_neither_retried_nor_carried_to_the_bus(
+    tls_server: tuple[ServerHandle, object], sdk_logs: list[str]
+) -> None:
+    handle, _untrusted_ca = tls_server
+    with make_client(handle.base_url) as client:  # the system trust store does not know the test CA
+        with pytest.raises(APIConnectionError, match="CERTIFICATE_VERIFY_FAILED") as caught:
+            client.plan_task("over TLS")
+        downgrades = client.protocol_downgrades
+        state = client.circuit_state("rpc")
+    assert "not retried" in str(caught.value)
+    assert "bus" not in str(caught.value)
+    assert downgrades == {}
+    assert state is CircuitState.CLOSED
+    assert not [record for record in sdk_logs if "retrying" in record or "falling back" in record]
