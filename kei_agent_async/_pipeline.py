@@ -65,7 +65,8 @@ from kei_agent.policies.routing import Protocol, ProtocolRouter
 from kei_agent.responses import RawResponse
 
 from ._audit import AuditTrail
-from ._backend import InFlight, PolicyLock, deadline_scope, sleep
+from ._backend import InFlight, PolicyLock, deadline_scope
+from ._retrying import Retrying
 
 _log = base_logger.bind(component="kei_agent.pipeline")
 _perf = get_logger("kei_agent.performance")
@@ -588,12 +589,19 @@ class Pipeline:
                 breaker.before_call()
             except CircuitBreakerOpenError as exc:
                 raise _Stop(exc, fall_back=True) from None
+        retrying = Retrying(
+            self._retry,
+            route.op_policy,
+            deadline=deadline,
+            clock=shared.clock,
+            idempotency_key_sent=idempotency_key is not None,
+        )
         attempt = 0
         decision: Any = None
         body = b""
         try:
             while True:
-                attempt += 1
+                attempt = retrying.next_attempt()
                 outcome.attempts += 1
                 headers["X-Kei-Retry-Count"] = str(attempt - 1)
                 remaining = deadline - shared.clock()
@@ -658,24 +666,15 @@ class Pipeline:
                         with shared.lock.held():
                             breaker.record_ignored()
                         raise _Stop(local, fall_back=False)
-                decision = self._retry.decide(
-                    attempt=attempt,
-                    outcome=result,
-                    op=route.op_policy,
-                    idempotency_key_sent=idempotency_key is not None,
-                    elapsed=self._options.retry.deadline - (deadline - shared.clock()),
-                )
+                decision = retrying.decide(result)
                 if isinstance(decision, Retry) and not shared.closed:
-                    _log.bind(
-                        operation=spec.operation_id, protocol=protocol.value, correlation_id=outcome.correlation_id
-                    ).info(
-                        "{operation}: attempt {attempt} failed ({reason}); retrying in {delay:.3f}s",
+                    await retrying.wait(
+                        decision,
+                        spec.operation_id,
                         operation=spec.operation_id,
-                        attempt=attempt,
-                        reason=decision.reason,
-                        delay=decision.delay,
+                        protocol=protocol.value,
+                        correlation_id=outcome.correlation_id,
                     )
-                    await sleep(decision.delay)
                     continue
                 break
         except _Stop:

@@ -175,6 +175,14 @@ class RetryPolicy:
         cap = min(self.config.max_delay, self.config.base_delay * 2.0**exponent)
         return self._rng.uniform(0.0, cap) if self.config.jitter else cap
 
+    def reconnect_delay(self, failures: int, retry_after: float | None = None) -> float:
+        """The wait before reconnect ``failures`` (1-based) of a long-lived stream or consumer: the
+        backoff, or the server's ``Retry-After`` when longer (capped at ``retry_after_max``)."""
+        delay = self.backoff(failures)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.config.retry_after_max))
+        return delay
+
     def classify(self, outcome: Outcome, op: OperationPolicy, *, idempotency_key_sent: bool) -> tuple[bool, str]:
         """Whether ``outcome`` may be retried at all, and why (a ``FAIL_*`` code when not)."""
         if isinstance(outcome, Success):
