@@ -29,10 +29,11 @@ import attrs
 from kei_agent._generated import models
 from kei_agent.errors import APIConnectionError, APIStatusError, CircuitBreakerOpenError, NotFoundError
 from kei_agent.logging._logger import base_logger
-from kei_agent.messaging import SeenIds, backoff_delay
+from kei_agent.messaging import SeenIds
 
 from ._backend import InFlight, PolicyLock, Signal, WorkQueue, call_handler, interruptible, spawn
 from ._protocols import protocol_state
+from ._retrying import Retrying
 
 if TYPE_CHECKING:
     from .client import KeiAgentClient
@@ -220,6 +221,7 @@ class Subscription:
         clock = self._client._shared.clock
         idle_since = clock()
         failures = 0
+        retrying = Retrying.of(self._client.config.retry, clock=clock)
         while not (self._stop.is_set() or run.finished):
             wait = self.wait if idle_timeout is None else max(0.0, min(self.wait, idle_since + idle_timeout - clock()))
             try:
@@ -229,10 +231,8 @@ class Subscription:
                 if isinstance(exc, APIStatusError) and exc.status_code < 500 and exc.status_code not in (408, 429):
                     raise
                 failures += 1
-                retry = self._client.config.retry
-                delay = backoff_delay(failures, retry.base_delay, retry.max_delay)
-                if isinstance(exc, CircuitBreakerOpenError):
-                    delay = max(delay, exc.retry_after)
+                retry_after = exc.retry_after if isinstance(exc, CircuitBreakerOpenError) else None
+                delay = retrying.reconnect_delay(failures, retry_after)
                 _log.warning(
                     "consumer of {subscription}: poll failed ({error}); retrying in {delay:.2f}s",
                     subscription=self.subscription_id,
