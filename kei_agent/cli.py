@@ -185,7 +185,7 @@ _SECURITY_PREFIXES = ("KEI_AUTH_TYPE", "KEI_OIDC_", "KEI_MTLS_", "KEI_RBAC_", "K
 def _config(args: argparse.Namespace) -> tuple[AgentClientConfig, ProtocolConfig, SecurityConfig | None]:
     import os
 
-    from kei_agent import AgentClientConfig, ConfigurationError, ProtocolConfig, SecurityConfig
+    from kei_agent import AgentClientConfig, AuthType, ConfigurationError, ProtocolConfig, SecurityConfig
     from kei_agent._cli_errors import describe
 
     env = dict(os.environ)
@@ -208,6 +208,9 @@ def _config(args: argparse.Namespace) -> tuple[AgentClientConfig, ProtocolConfig
         security = None
         if any(name.startswith(_SECURITY_PREFIXES) and value.strip() for name, value in env.items()):
             security = SecurityConfig.from_env(env)
+        elif not env.get("KEI_API_TOKEN", "").strip():
+            # No credentials at all: `health` needs none; other commands get the server's 401.
+            security = SecurityConfig(auth_type=AuthType.NONE)
     except ConfigurationError as exc:
         message, code = describe(exc, url=env["KEI_API_URL"])
         raise CommandError(message, code) from None

@@ -283,3 +283,11 @@ def test_quiet_without_verbose(flags: list[str], server: ServerHandle) -> None:
     proc = kei_agent("health", *flags)
     assert proc.returncode == 0
     assert proc.stderr == ""
+
+
+def test_without_a_token_health_works_and_other_commands_say_what_is_missing(server: ServerHandle) -> None:
+    health = kei_agent("health", "--url", server.base_url)
+    assert health.returncode == 0, health.stderr
+    assert "status=healthy" in health.stdout
+    plan = kei_agent("plan", "x", "--url", server.base_url)
+    assert_one_line_failure(plan, 1, "401", "check the token (--token or KEI_API_TOKEN)")
