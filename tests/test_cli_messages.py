@@ -141,6 +141,15 @@ def test_serve_port_out_of_range(port: str, message: str) -> None:
     assert proc.stdout == ""
 
 
+def test_serve_on_a_busy_port_names_it_and_the_fix() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        proc = kei_agent("serve", "--port", str(port))
+    problem = f"cannot serve on 127.0.0.1:{port}: Address already in use"
+    assert_one_line_failure(proc, 1, problem, "choose another --port (0 picks a free one)")
+    assert proc.stdout == ""
+
+
 @pytest.fixture(scope="module")
 def pem_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     ca = trustme.CA()
