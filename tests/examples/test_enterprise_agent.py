@@ -397,3 +397,16 @@ def test_manifest_has_the_seed_shape() -> None:
     assert service["ports"][0]["targetPort"] == "http"
     grace = docs["Deployment"]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     assert float(env["DRAIN_SECONDS"]["value"]) < grace  # the drain ends before the kubelet kills
+
+
+def test_the_example_is_mypy_strict_clean() -> None:
+    cache = REPO_ROOT / ".mypy_cache"  # shared with the repository's own mypy run
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(cache), "enterprise_agent"],
+        cwd=EXAMPLE,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
