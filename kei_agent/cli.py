@@ -221,19 +221,25 @@ def _client_command(action: Callable[[KeiAgentClient, argparse.Namespace], Any])
     def handler(args: argparse.Namespace) -> int:
         from kei_agent import KeiSDKError
         from kei_agent._cli_errors import describe
-        from kei_agent._cli_verbose import announce, enable_verbose_logging
+        from kei_agent._cli_verbose import announce, enable_verbose_logging, still_waiting_notice
         from kei_agent_sync import KeiAgentClient
 
         config, protocols, security = _config(args)
+        notice = None
         if args.verbose:
             enable_verbose_logging(args.verbose)
             announce(args.command, config)
+        else:
+            notice = still_waiting_notice(args.command, config)
         try:
             with KeiAgentClient(config, protocols, security) as client:
                 result = action(client, args)
         except KeiSDKError as exc:
             message, code = describe(exc, url=config.base_url)
             raise CommandError(message, code) from None
+        finally:
+            if notice is not None:
+                notice.cancel()
         _print(result, as_json=args.json)
         return 0
 

@@ -237,6 +237,18 @@ def test_timeout_and_deadline_bound_a_hung_server(hung_server: tuple[str, list[s
     assert "Traceback" not in proc.stderr
 
 
+def test_a_hung_server_does_not_keep_the_command_silent(hung_server: tuple[str, list[socket.socket]]) -> None:
+    url, _ = hung_server
+    proc = kei_agent("health", "--url", url, "--token", TOKEN, "--timeout", "2", "--deadline", "6.5")
+    assert proc.returncode == 1
+    notice, failure = proc.stderr.strip().splitlines()
+    assert notice == (
+        f"kei-agent health: still waiting for {url} after 5 s "
+        "(up to 6.5 s in all; -v shows each attempt, --timeout / --deadline bound the wait)"
+    )
+    assert "raise --timeout / --deadline" in failure
+
+
 def test_refused_connection_names_the_url_and_the_fix() -> None:
     with socket.create_server(("127.0.0.1", 0)) as unused:
         url = f"http://127.0.0.1:{unused.getsockname()[1]}"
