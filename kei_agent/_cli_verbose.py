@@ -9,6 +9,7 @@ adds httpx's own request lines.
 from __future__ import annotations
 
 import sys
+import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -36,3 +37,26 @@ def announce(command: str, config: AgentClientConfig) -> None:
         f"{command}: calling {config.base_url} - up to {retry.max_attempts} attempt(s) of at most "
         f"{connection.timeout:g} s each, {retry.deadline:g} s in all (--timeout, --deadline)"
     )
+
+
+NOTICE_AFTER_SECONDS = 5.0
+
+
+def still_waiting_notice(command: str, config: AgentClientConfig) -> threading.Timer | None:
+    """Without ``-v``: one line on stderr when a call takes longer than a few seconds, so a hung
+    server never keeps the command silent (started here; cancel it when the call returns)."""
+    if config.retry.deadline <= NOTICE_AFTER_SECONDS:
+        return None
+
+    def notice() -> None:
+        print(
+            f"kei-agent {command}: still waiting for {config.base_url} after {NOTICE_AFTER_SECONDS:g} s "
+            f"(up to {config.retry.deadline:g} s in all; -v shows each attempt, --timeout / --deadline bound the wait)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    timer = threading.Timer(NOTICE_AFTER_SECONDS, notice)
+    timer.daemon = True
+    timer.start()
+    return timer

@@ -185,7 +185,7 @@ _SECURITY_PREFIXES = ("KEI_AUTH_TYPE", "KEI_OIDC_", "KEI_MTLS_", "KEI_RBAC_", "K
 def _config(args: argparse.Namespace) -> tuple[AgentClientConfig, ProtocolConfig, SecurityConfig | None]:
     import os
 
-    from kei_agent import AgentClientConfig, ConfigurationError, ProtocolConfig, SecurityConfig
+    from kei_agent import AgentClientConfig, AuthType, ConfigurationError, ProtocolConfig, SecurityConfig
     from kei_agent._cli_errors import describe
 
     env = dict(os.environ)
@@ -208,6 +208,9 @@ def _config(args: argparse.Namespace) -> tuple[AgentClientConfig, ProtocolConfig
         security = None
         if any(name.startswith(_SECURITY_PREFIXES) and value.strip() for name, value in env.items()):
             security = SecurityConfig.from_env(env)
+        elif not env.get("KEI_API_TOKEN", "").strip():
+            # No credentials at all: `health` needs none; other commands get the server's 401.
+            security = SecurityConfig(auth_type=AuthType.NONE)
     except ConfigurationError as exc:
         message, code = describe(exc, url=env["KEI_API_URL"])
         raise CommandError(message, code) from None
@@ -218,19 +221,25 @@ def _client_command(action: Callable[[KeiAgentClient, argparse.Namespace], Any])
     def handler(args: argparse.Namespace) -> int:
         from kei_agent import KeiSDKError
         from kei_agent._cli_errors import describe
-        from kei_agent._cli_verbose import announce, enable_verbose_logging
+        from kei_agent._cli_verbose import announce, enable_verbose_logging, still_waiting_notice
         from kei_agent_sync import KeiAgentClient
 
         config, protocols, security = _config(args)
+        notice = None
         if args.verbose:
             enable_verbose_logging(args.verbose)
             announce(args.command, config)
+        else:
+            notice = still_waiting_notice(args.command, config)
         try:
             with KeiAgentClient(config, protocols, security) as client:
                 result = action(client, args)
         except KeiSDKError as exc:
             message, code = describe(exc, url=config.base_url)
             raise CommandError(message, code) from None
+        finally:
+            if notice is not None:
+                notice.cancel()
         _print(result, as_json=args.json)
         return 0
 

@@ -141,6 +141,15 @@ def test_serve_port_out_of_range(port: str, message: str) -> None:
     assert proc.stdout == ""
 
 
+def test_serve_on_a_busy_port_names_it_and_the_fix() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        proc = kei_agent("serve", "--port", str(port))
+    problem = f"cannot serve on 127.0.0.1:{port}: Address already in use"
+    assert_one_line_failure(proc, 1, problem, "choose another --port (0 picks a free one)")
+    assert proc.stdout == ""
+
+
 @pytest.fixture(scope="module")
 def pem_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     ca = trustme.CA()
@@ -228,6 +237,18 @@ def test_timeout_and_deadline_bound_a_hung_server(hung_server: tuple[str, list[s
     assert "Traceback" not in proc.stderr
 
 
+def test_a_hung_server_does_not_keep_the_command_silent(hung_server: tuple[str, list[socket.socket]]) -> None:
+    url, _ = hung_server
+    proc = kei_agent("health", "--url", url, "--token", TOKEN, "--timeout", "2", "--deadline", "6.5")
+    assert proc.returncode == 1
+    notice, failure = proc.stderr.strip().splitlines()
+    assert notice == (
+        f"kei-agent health: still waiting for {url} after 5 s "
+        "(up to 6.5 s in all; -v shows each attempt, --timeout / --deadline bound the wait)"
+    )
+    assert "raise --timeout / --deadline" in failure
+
+
 def test_refused_connection_names_the_url_and_the_fix() -> None:
     with socket.create_server(("127.0.0.1", 0)) as unused:
         url = f"http://127.0.0.1:{unused.getsockname()[1]}"
@@ -283,3 +304,11 @@ def test_quiet_without_verbose(flags: list[str], server: ServerHandle) -> None:
     proc = kei_agent("health", *flags)
     assert proc.returncode == 0
     assert proc.stderr == ""
+
+
+def test_without_a_token_health_works_and_other_commands_say_what_is_missing(server: ServerHandle) -> None:
+    health = kei_agent("health", "--url", server.base_url)
+    assert health.returncode == 0, health.stderr
+    assert "status=healthy" in health.stdout
+    plan = kei_agent("plan", "x", "--url", server.base_url)
+    assert_one_line_failure(plan, 1, "401", "check the token (--token or KEI_API_TOKEN)")

@@ -34,6 +34,11 @@ def test_distributions_hold_the_packages_and_the_spec(wheel_install: WheelInstal
         assert f"{package}/py.typed" in names
     assert "kei_agent/_contract/spec.json" in names
     assert not any(name.startswith(("tests/", ".venv/")) for name in names)
+    with zipfile.ZipFile(wheel_install.wheel) as wheel:
+        metadata = wheel.read(f"kei_agent_py_sdk-{__version__}.dist-info/METADATA").decode()
+    extras = {line.split(":", 1)[1].strip() for line in metadata.splitlines() if line.startswith("Provides-Extra:")}
+    # The original documentation's install line, `pip install "kei_agent_py_sdk[security,docs]"`, resolves.
+    assert {"security", "docs", "server", "postgres"} <= extras
     with tarfile.open(wheel_install.sdist) as sdist:
         members = {member.name.split("/", 1)[1] for member in sdist.getmembers() if "/" in member.name}
     assert "openapi/kei-agent.yaml" in members

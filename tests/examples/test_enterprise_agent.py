@@ -20,11 +20,15 @@ from typing import Any
 
 import httpx
 import pytest
+import trustme
 import yaml
 
 from kei_agent._version import __version__
 from kei_agent.testing import Fault, ServerHandle, run_server
+from kei_agent.testing.settings import TLSConfig
+from tests.support.oidc import AUDIENCE, BASIC_CLIENT, run_oidc_provider
 from tests.support.peers import REPO_ROOT, free_port
+from tests.support.pki import make_pki
 from tests.support.postgres import run_postgres
 from tests.support.wheel import WheelInstall
 
@@ -123,7 +127,8 @@ class Agent:
         return proc.returncode
 
     def output(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text()
 
     def records(self) -> list[dict[str, Any]]:
@@ -255,6 +260,45 @@ def test_not_ready_until_registered(
         assert agent.stop() == 0
 
 
+def test_openid_connect_credentials_from_the_environment(
+    wheel_install: WheelInstall, postgres_url: str, tmp_path: Path
+) -> None:
+    """The manifest's documented OIDC variant: KEI_AUTH_TYPE=oidc and the client from the Secret."""
+    pki = make_pki(tmp_path / "pki", trustme.CA())
+    (tmp_path / "oidc").mkdir()
+    with (
+        run_oidc_provider(tmp_path / "oidc", pki.server_cert, pki.server_key, pki.ca_file) as oidc,
+        run_server(
+            tls=TLSConfig(certfile=pki.server_cert, keyfile=pki.server_key),
+            oidc_issuer=oidc.issuer,
+            audience=AUDIENCE,
+            oidc_ca_file=pki.ca_file,
+        ) as server,
+    ):
+        env = agent_env(server, postgres_url)
+        del env["KEI_API_TOKEN"]
+        secret = oidc.secrets[BASIC_CLIENT]
+        env.update(
+            KEI_AUTH_TYPE="oidc",
+            KEI_OIDC_ISSUER=oidc.issuer,
+            KEI_OIDC_CLIENT_ID=BASIC_CLIENT,
+            KEI_OIDC_CLIENT_SECRET=secret,
+            KEI_OIDC_AUDIENCE=AUDIENCE,
+            KEI_OIDC_SCOPE="kei:registry",
+            KEI_VERIFY=str(pki.ca_file),
+        )
+        with start_agent(wheel_install, env, tmp_path / "agent.log") as agent:
+            ready = agent.wait_for("/ready", 200).json()
+            assert ready["checks"]["kei_api"]["status"] == "healthy"  # https, verified with KEI_VERIFY
+            assert oidc.issued(BASIC_CLIENT) >= 1
+            headers = server.stats.last_headers("registerAgent")
+            assert headers is not None
+            assert headers["x-agent-id"] == POD_NAME
+            assert agent.stop() == 0
+        assert agent.records()[0]["auth"] == "oidc"
+        assert secret not in agent.output()
+
+
 @pytest.mark.parametrize(
     ("drop", "message"),
     [
@@ -353,3 +397,16 @@ def test_manifest_has_the_seed_shape() -> None:
     assert service["ports"][0]["targetPort"] == "http"
     grace = docs["Deployment"]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     assert float(env["DRAIN_SECONDS"]["value"]) < grace  # the drain ends before the kubelet kills
+
+
+def test_the_example_is_mypy_strict_clean() -> None:
+    cache = REPO_ROOT / ".mypy_cache"  # shared with the repository's own mypy run
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(cache), "enterprise_agent"],
+        cwd=EXAMPLE,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -127,7 +127,7 @@ def test_every_spec_operation_has_a_handler() -> None:
     from kei_agent.testing.handlers import HANDLERS
 
     assert set(HANDLERS) == set(CONTRACT) == set(OPERATIONS)
-    assert len(HANDLERS) == 26
+    assert len(HANDLERS) == 28  # 26 + /health and /ready at the root
 
 
 def test_documented_problem_parses_into_the_generated_model(server: ServerHandle) -> None:

@@ -63,7 +63,14 @@ def register_checks(settings: Settings, state: AgentState) -> Any:
     """The seed's health monitoring: KEI API, database, memory, plus the agent's own state."""
     health = get_health_manager()
     base_url = settings.agent.base_url.rstrip("/")
-    health.register_check(APIHealthCheck(name="kei_api", url=f"{base_url}/health", timeout_seconds=5))
+    health.register_check(
+        APIHealthCheck(
+            name="kei_api",
+            url=f"{base_url}/health",
+            timeout_seconds=5,
+            verify=settings.agent.connection.verify,  # KEI_VERIFY: a private CA bundle, like the client's
+        )
+    )
     health.register_check(
         DatabaseHealthCheck(
             name="database",
