@@ -57,6 +57,9 @@ from .errors import (
 from .policies import CircuitState, Protocol
 from .secrets import Secret
 
+#: The name kei-agent-py-sdk 0.1.0b6 used for :class:`Protocol` (its ``AUTO``: leave ``protocol`` out).
+ProtocolType = Protocol
+
 if TYPE_CHECKING:
     from kei_agent_async import KeiAgentClient as UnifiedKeiAgentClient
     from kei_agent_async.health import get_health_manager
@@ -178,6 +181,7 @@ __all__ = [
     "Protocol",
     "ProtocolConfig",
     "ProtocolError",
+    "ProtocolType",
     "RateLimitError",
     "ResponseValidationError",
     "RetryConfig",

@@ -23,6 +23,7 @@ from kei_agent.policies.routing import Protocol
 from kei_agent.policies.transports import StreamTransport
 
 from ._audit import AuditTrail
+from ._compat import LegacyClientMixin
 from ._pipeline import CallOptions, Pipeline, SharedState
 from ._protocols import protocol_state
 from ._tls import TLSDiagnosticsTransport, build_ssl_context, require_tls_for_credentials, uses_client_certificate
@@ -47,6 +48,8 @@ def _object(model: Any, value: Mapping[str, Any] | None) -> Any:
 def _protocol(value: str | Protocol | None) -> Protocol | None:
     if value is None or isinstance(value, Protocol):
         return value
+    if isinstance(value, str) and value.strip().lower() == "auto":  # 0.1.0b6's ProtocolType.AUTO
+        return None
     try:
         return Protocol(value)
     except ValueError:
@@ -54,7 +57,7 @@ def _protocol(value: str | Protocol | None) -> Protocol | None:
         raise ProtocolError(f"unknown protocol {value!r}: use one of {allowed}") from None
 
 
-class KeiAgentClient:
+class KeiAgentClient(LegacyClientMixin):
     """Client of the KEI agent platform API.
 
     One pooled HTTP connection pool per client, created once; every operation goes through one
@@ -231,8 +234,8 @@ class KeiAgentClient:
         self,
         objective: str,
         context: Mapping[str, Any] | None = None,
-        *,
         protocol: str | Protocol | None = None,
+        *,
         idempotency_key: str | None = None,
     ) -> models.PlanResponse:
         """Create a plan for ``objective``; the plan's steps can be executed with ``execute_action``."""
@@ -246,10 +249,10 @@ class KeiAgentClient:
         self,
         action: str,
         parameters: Mapping[str, Any] | None = None,
+        protocol: str | Protocol | None = None,
         *,
         plan_id: str | None = None,
         step_id: str | None = None,
-        protocol: str | Protocol | None = None,
         idempotency_key: str | None = None,
     ) -> models.ActionResult:
         """Execute ``action`` with ``parameters``, optionally as a step of a plan."""
@@ -268,8 +271,8 @@ class KeiAgentClient:
         self,
         observation_type: str,
         data: Mapping[str, Any] | None = None,
-        *,
         protocol: str | Protocol | None = None,
+        *,
         idempotency_key: str | None = None,
     ) -> models.Observation:
         """Record an observation of the environment."""
@@ -283,7 +286,6 @@ class KeiAgentClient:
         self,
         query: str,
         context: Mapping[str, Any] | None = None,
-        *,
         protocol: str | Protocol | None = None,
     ) -> models.Explanation:
         """Ask why the agent did something; the explanation references plan and step ids."""
@@ -304,8 +306,12 @@ class KeiAgentClient:
         ``plan``, ``act``, ``observe`` and ``explain`` take the fields of ``plan_task``,
         ``execute_action``, ``observe_environment`` and ``explain_reasoning`` in ``data``; any other
         name runs a custom operation with ``data`` as its input and returns an ``OperationResult``.
+        With ``protocol=Protocol.STREAM``, ``subscribe`` and ``publish`` run on the event stream;
+        other operations are refused with the protocols the contract allows for them.
         """
         data = dict(data or {})
+        if _protocol(protocol) is Protocol.STREAM:
+            return self._execute_on_stream(operation, data)
         if operation == "plan":
             return self.plan_task(
                 data.pop("objective", ""), data.pop("context", None), protocol=protocol, idempotency_key=idempotency_key
@@ -349,11 +355,11 @@ class KeiAgentClient:
     def register_agent(
         self,
         name: str,
+        version: str | None = None,
+        description: str | None = None,
+        capabilities: Sequence[str] | None = (),
         *,
         agent_id: str | None = None,
-        description: str | None = None,
-        capabilities: Sequence[str] = (),
-        version: str | None = None,
         endpoint: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
@@ -363,7 +369,7 @@ class KeiAgentClient:
             agent_id=agent_id or self._config.agent_id,
             name=name,
             description=_unset(description),
-            capabilities=list(capabilities),
+            capabilities=list(capabilities or ()),
             version=_unset(version),
             endpoint=_unset(endpoint),
             metadata=_object(models.AgentRegistrationMetadata, metadata),
