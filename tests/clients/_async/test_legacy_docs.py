@@ -186,7 +186,7 @@ async def test_error_handling_a_refused_token_is_a_security_error(server: Server
 async def test_unified_client_constructor_with_protocol_and_security_config(server: ServerHandle) -> None:
     """api/unified-client.md constructor example (also api/index.md configuration pattern)."""
     protocol_config = ProtocolConfig(auto_protocol_selection=True, protocol_fallback_enabled=True)
-    security_config = SecurityConfig(auth_type=AuthType.BEARER, rbac_enabled=False, audit_enabled=True)
+    security_config = SecurityConfig(auth_type=AuthType.BEARER, rbac_enabled=True, audit_enabled=True)
     client = KeiAgentClient(
         config=legacy_config(server), protocol_config=protocol_config, security_config=security_config
     )
