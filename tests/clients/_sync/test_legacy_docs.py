@@ -359,3 +359,26 @@ def test_streaming_session_refused_when_the_stream_is_disabled(server: ServerHan
     with pytest.raises(ProtocolError, match="stream_enabled=False"):
         client.start_streaming_session(callback=print)
     client.close()
+
+
+def test_streaming_session_survives_a_failing_callback_and_ends_with_the_client(server: ServerHandle) -> None:
+    """A callback that raises is counted and the session goes on; closing the client ends it."""
+    seen: list[Any] = []
+
+    def fragile(event: Any) -> None:
+        seen.append(event)
+        if event["data"]["n"] == 0:
+            raise RuntimeError("callback bug")
+
+    client = KeiAgentClient(config=legacy_config(server))
+    session = client.start_streaming_session(fragile, topics="jobs.*")
+    client.publish_event("jobs.a", {"n": 0})
+    client.publish_event("jobs.b", {"n": 1})
+    client.publish_event("other", {"n": 2})
+    wait_for(lambda: len(seen) == 2)
+    client.close()
+    wait_for(lambda: not session.running)
+    assert [event["data"]["n"] for event in seen] == [0, 1]
+    assert (session.failed, session.delivered) == (1, 1)
+    assert not session.running
+    session.close()  # idempotent after the client closed it
