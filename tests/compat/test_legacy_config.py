@@ -210,3 +210,17 @@ def test_a_tool_result_value_prints_as_its_data() -> None:
     )
     assert f"{result['result']}" == "{'value': 4}"
     assert result["result"]["value"] == 4
+
+
+def test_what_the_stream_runs_is_what_the_contract_lets_it_carry() -> None:
+    from kei_agent._contract.operations import OPERATIONS
+    from kei_agent_async._compat import STREAM_OPERATIONS, stream_refusal
+
+    for operation_id in STREAM_OPERATIONS.values():
+        assert "stream" in OPERATIONS[operation_id].protocols
+    for name, operation_id in [("plan", "planTask"), ("act", "executeAction"), ("my_custom_op", "executeOperation")]:
+        allowed = OPERATIONS[operation_id].protocols
+        assert "stream" not in allowed
+        error = stream_refusal(name)
+        assert error.operation_id == operation_id
+        assert f"lets {', '.join(allowed)} carry it" in str(error)
