@@ -53,6 +53,9 @@ LEGACY_RENAMES: Final[Mapping[str, Mapping[str, str]]] = {
         "enable_http2": "http2",
         "keepalive_timeout": "keepalive_expiry",
     },
+    "SecurityConfig": {
+        "tls_ca_bundle": "mtls_ca_path",
+    },
     "RetryConfig": {
         "failure_threshold": "breaker_failure_threshold",
         "recovery_timeout": "breaker_open_seconds",
@@ -74,6 +77,20 @@ _UNSUPPORTED: Final[Mapping[str, Mapping[str, str]]] = {
         "circuit_breaker_enabled": "the breaker always runs: raise breaker_failure_threshold to make it trip later",
         "retry_on_status_codes": "the contract says which statuses each operation may retry (x-kei-retry): remove it",
         "retry_on_exceptions": "connection errors and timeouts are always retried when safe: remove it",
+    },
+    "SecurityConfig": {
+        "tls_verify": "certificate verification is a connection setting: AgentClientConfig(connection="
+        "ConnectionConfig(verify=...))",
+        "tls_pinned_sha256": "certificate pinning is not supported: trust a private CA with mtls_ca_path instead",
+        "token_cache_ttl": "tokens are cached until shortly before they expire: tune token_refresh_leeway",
+        "token_refresh_interval": "tokens are refreshed token_refresh_leeway seconds before they expire: "
+        "use token_refresh_leeway",
+    },
+    "ProtocolConfig": {
+        "rpc_endpoint": "the paths come from the API contract: remove it",
+        "stream_endpoint": "the paths come from the API contract: remove it",
+        "bus_endpoint": "the paths come from the API contract: remove it",
+        "mcp_endpoint": "the paths come from the API contract: remove it",
     },
     "AgentClientConfig": {
         "tracing": "tracing is OpenTelemetry's: install the otel extra and configure a TracerProvider",

@@ -689,7 +689,7 @@ def _accept_legacy_keywords() -> None:
     # working, mapped and deprecated: see kei_agent._compat_config.
     from ._compat_config import accept_legacy_keywords
 
-    for cls in (AgentClientConfig, ConnectionConfig, RetryConfig):
+    for cls in (AgentClientConfig, ConnectionConfig, RetryConfig, SecurityConfig, ProtocolConfig):
         accept_legacy_keywords(cls)
 
 

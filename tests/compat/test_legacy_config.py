@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -224,3 +225,19 @@ def test_what_the_stream_runs_is_what_the_contract_lets_it_carry() -> None:
         error = stream_refusal(name)
         assert error.operation_id == operation_id
         assert f"lets {', '.join(allowed)} carry it" in str(error)
+
+
+def test_security_and_protocol_config_keywords_of_0_1_0b6(tmp_path: Path) -> None:
+    from kei_agent import ProtocolConfig, SecurityConfig
+
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    with pytest.warns(DeprecationWarning, match=r"use SecurityConfig\(mtls_ca_path=\.\.\.\)"):
+        config = SecurityConfig(tls_ca_bundle=str(ca))
+    assert config.mtls_ca_path == str(ca)
+    with pytest.raises(ConfigurationError) as caught:
+        SecurityConfig(tls_verify=False, token_cache_ttl=60, oidc_client_secret=CANARY)
+    assert [problem.path for problem in caught.value.problems] == ["tls_verify", "token_cache_ttl"]
+    assert CANARY not in str(caught.value)
+    with pytest.raises(ConfigurationError, match="the paths come from the API contract"):
+        ProtocolConfig(rpc_endpoint="/api/v1/rpc")
