@@ -49,6 +49,16 @@ def server() -> Iterator[ServerHandle]:
         yield handle
 
 
+@pytest.fixture(autouse=True)
+def _restore_health_manager() -> Iterator[None]:
+    """The earlier docs register checks on the process-wide manager: remove them afterwards."""
+    before = {check.name for check in get_health_manager().checks}
+    yield
+    for check in get_health_manager().checks:
+        if check.name not in before:
+            get_health_manager().unregister_check(check.name)
+
+
 @pytest.fixture
 def logs() -> Iterator[io.StringIO]:
     stream = io.StringIO()
