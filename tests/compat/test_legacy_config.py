@@ -241,3 +241,16 @@ def test_security_and_protocol_config_keywords_of_0_1_0b6(tmp_path: Path) -> Non
     assert CANARY not in str(caught.value)
     with pytest.raises(ConfigurationError, match="the paths come from the API contract"):
         ProtocolConfig(rpc_endpoint="/api/v1/rpc")
+
+
+def test_removed_top_level_names_say_what_to_use() -> None:
+    with pytest.raises(ImportError, match=r"kei_agent.CapabilityManager \(kei-agent-py-sdk 0.1.0b6\).*use_tool\(\)"):
+        from kei_agent import CapabilityManager  # noqa: F401
+    assert not hasattr(kei_agent, "SomethingElse")
+
+
+def test_renamed_top_level_names_resolve_with_a_warning() -> None:
+    from kei_agent_async.health import HealthManager
+
+    with pytest.warns(DeprecationWarning, match="use kei_agent_async.health.HealthManager"):
+        assert kei_agent.HealthCheckManager is HealthManager
