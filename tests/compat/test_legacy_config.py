@@ -254,3 +254,24 @@ def test_renamed_top_level_names_resolve_with_a_warning() -> None:
 
     with pytest.warns(DeprecationWarning, match="use kei_agent_async.health.HealthManager"):
         assert kei_agent.HealthCheckManager is HealthManager
+
+
+def test_client_info_masks_every_secret() -> None:
+    from kei_agent import SecurityConfig
+    from kei_agent_sync import KeiAgentClient
+
+    config = AgentClientConfig(base_url=URL, api_token=CANARY, headers={"X-Extra": CANARY + "-header"})
+    security = SecurityConfig(
+        auth_type=AuthType.OIDC,
+        oidc_token_url="https://idp.example.com/token",
+        oidc_client_id="client",
+        oidc_client_secret=CANARY + "-secret",
+    )
+    with KeiAgentClient(config, security_config=security) as client:
+        info = client.get_client_info()
+    text = repr(info)
+    assert CANARY not in text
+    assert info["security_config"]["oidc_client_secret"] == "***"
+    assert info["config"]["headers"] == {"X-Extra": "***"}
+    assert info["security_config"]["auth_type"] == "oidc"
+    assert info["versions"]["sdk"] == kei_agent.__version__
