@@ -30,6 +30,7 @@ from kei_agent.policies.routing import Protocol
 from kei_agent.secrets import Secret
 
 from ._backend import Worker, call_handler, spawn
+from .stream import _locate as locate
 
 if TYPE_CHECKING:
     from .client import KeiAgentClient
@@ -107,7 +108,13 @@ class StreamingSession:
         self._worker: Worker | None = None
 
     async def open(self) -> None:
-        """Connect the stream and start delivering to the callback (if any)."""
+        """Connect the stream and start delivering to the callback (if any).
+
+        The stream's start is pinned to the server's current position first, so an event
+        published as soon as this returns is delivered even if the subscription is still on its
+        way to the server (the stream then replays it).
+        """
+        await locate(self.stream)
         await self.stream.__aenter__()
         if self.callback is not None:
             self._worker = spawn(self._deliver, "kei-streaming-session")
