@@ -156,6 +156,18 @@ def _operation_entries(spec: dict[str, Any]) -> list[str]:
     return entries
 
 
+def _bus_names(spec: dict[str, Any]) -> list[tuple[str, str]]:
+    """(bus operation name, operationId) of the operations with a fixed ``x-kei-bus`` name."""
+    names = []
+    for item in spec["paths"].values():
+        for method in _METHODS:
+            bus = (item.get(method) or {}).get("x-kei-bus") or {}
+            name = bus.get("operation")
+            if isinstance(name, str) and not name.startswith("{"):
+                names.append((name, item[method]["operationId"]))
+    return names
+
+
 def render_contract(dest: Path, spec_path: Path = SPEC_PATH) -> None:
     """Render ``kei_agent/_contract`` for ``spec_path`` into the (non-existent) directory ``dest``."""
     with spec_path.open(encoding="utf-8") as fh:
@@ -168,6 +180,10 @@ def render_contract(dest: Path, spec_path: Path = SPEC_PATH) -> None:
         _OPERATIONS_HEAD
         + "OPERATIONS: Final[Mapping[str, OperationSpec]] = {\n"
         + body
+        + "}\n\n"
+        + "#: The bus operation names of the operations the bus carries (``x-kei-bus``) -> operationId.\n"
+        + "BUS_OPERATIONS: Final[Mapping[str, str]] = {\n"
+        + "".join(f"    {name!r}: {op_id!r},\n" for name, op_id in _bus_names(spec))
         + "}\n\n"
         + "#: The WebSocket endpoint of the event stream (``x-kei-websocket``; not an HTTP operation).\n"
         + f"WEBSOCKET_PATH: Final = {spec['x-kei-websocket']['path']!r}\n",

@@ -57,6 +57,9 @@ from .errors import (
 from .policies import CircuitState, Protocol
 from .secrets import Secret
 
+#: The name kei-agent-py-sdk 0.1.0b6 used for :class:`Protocol` (its ``AUTO``: leave ``protocol`` out).
+ProtocolType = Protocol
+
 if TYPE_CHECKING:
     from kei_agent_async import KeiAgentClient as UnifiedKeiAgentClient
     from kei_agent_async.health import get_health_manager
@@ -137,6 +140,20 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(module), name)
         globals()[name] = value
         return value
+    if not name.startswith("_"):
+        from ._compat_names import RENAMED, removed_name_error
+
+        error = removed_name_error(name)  # a name of kei-agent-py-sdk 0.1.0b6 that is gone: say what to use
+        if error is not None:
+            raise error
+        if name in RENAMED:
+            import importlib
+
+            from ._compat_config import warn_deprecated
+
+            module_name, new_name = RENAMED[name]
+            warn_deprecated(f"kei_agent.{name}", f"kei_agent.{name} is deprecated: use {module_name}.{new_name}")
+            return getattr(importlib.import_module(module_name), new_name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -178,6 +195,7 @@ __all__ = [
     "Protocol",
     "ProtocolConfig",
     "ProtocolError",
+    "ProtocolType",
     "RateLimitError",
     "ResponseValidationError",
     "RetryConfig",

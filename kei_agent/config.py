@@ -691,3 +691,15 @@ the setting it fills, e.g. ``KEI_MAX_ATTEMPTS`` → ``AgentClientConfig.retry.ma
 
 DEFAULTS_TABLE: Final[list[tuple[str, str, str]]] = _defaults_table()
 """(setting, default, meaning) for every setting, in declaration order (used by the README)."""
+
+
+def _accept_legacy_keywords() -> None:
+    # The keywords of kei-agent-py-sdk 0.1.0b6 (timeout=, max_retries=, ssl_verify=, ...) keep
+    # working, mapped and deprecated: see kei_agent._compat_config.
+    from ._compat_config import accept_legacy_keywords
+
+    for cls in (AgentClientConfig, ConnectionConfig, RetryConfig, SecurityConfig, ProtocolConfig):
+        accept_legacy_keywords(cls)
+
+
+_accept_legacy_keywords()

@@ -149,6 +149,12 @@ def _problem_list(title: str, problems: Sequence[FieldProblem]) -> str:
 # --------------------------------------------------------------------------------------- API errors
 
 
+class SecurityError(KeiSDKError):
+    """A security requirement is not met (e.g. credentials over plain HTTP, unusable key material),
+    or the server refused the credentials (:class:`AuthenticationError`, :class:`PermissionDeniedError`
+    are security errors too, as kei-agent-py-sdk 0.1.0b6 documented)."""
+
+
 class APIError(KeiSDKError):
     """A call to the KEI API failed.
 
@@ -318,7 +324,7 @@ class BadRequestError(APIStatusError):
     default_status = 400
 
 
-class AuthenticationError(APIStatusError):
+class AuthenticationError(APIStatusError, SecurityError):
     """401 Unauthorized, or a token endpoint refused the credentials.
 
     Attributes:
@@ -346,7 +352,7 @@ class AuthenticationError(APIStatusError):
         return {"oauth_error": self.oauth_error}
 
 
-class PermissionDeniedError(APIStatusError):
+class PermissionDeniedError(APIStatusError, SecurityError):
     """403 Forbidden (also raised client-side when RBAC finds a missing scope).
 
     Attributes:
@@ -567,10 +573,6 @@ class ValidationError(KeiSDKError):
         """List ``problems`` (at least one) under ``title``."""
         self.problems = list(problems)
         super().__init__(_problem_list(title, self.problems))
-
-
-class SecurityError(KeiSDKError):
-    """A security requirement is not met (e.g. credentials over plain HTTP, unusable key material)."""
 
 
 class TokenUnavailableError(SecurityError):

@@ -82,6 +82,8 @@ def as_protocol(value: str | Protocol | None) -> Protocol | None:
     """``value`` as a :class:`Protocol` (``None`` stays ``None``); unknown names raise ``ProtocolError``."""
     if value is None or isinstance(value, Protocol):
         return value
+    if isinstance(value, str) and value.strip().lower() == "auto":  # 0.1.0b6's ProtocolType.AUTO
+        return None
     try:
         return Protocol(str(value).strip().lower())
     except ValueError:

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from kei_agent._contract.operations import OPERATIONS
+from kei_agent._contract.operations import BUS_OPERATIONS
 from kei_agent._generated import models
 from kei_agent._generated.types import UNSET, Unset
 from kei_agent.config import AgentClientConfig, ProtocolConfig, RetryConfig, SecurityConfig
@@ -24,6 +24,7 @@ from kei_agent.policies.routing import Protocol
 from kei_agent.policies.transports import StreamTransport
 
 from ._audit import AuditTrail
+from ._compat import LegacyClientMixin
 from ._operations import Operations
 from ._pipeline import CallOptions, Pipeline, SharedState, as_protocol
 from ._protocols import protocol_state
@@ -33,13 +34,6 @@ from .bus import Subscription
 from .stream import EventStream
 
 __all__ = ["AgentPager", "KeiAgentClient"]
-
-#: The operations with their own RPC path, by their bus operation name (``x-kei-bus`` in the spec).
-_BY_BUS_NAME = {
-    spec.bus_operation: spec
-    for spec in OPERATIONS.values()
-    if spec.bus_operation is not None and not spec.bus_operation.startswith("{")
-}
 
 #: How long ``close()`` lets calls in progress finish before closing the connection pool.
 DEFAULT_CLOSE_TIMEOUT = 10.0
@@ -53,7 +47,7 @@ def _object(model: Any, value: Mapping[str, Any] | None) -> Any:
     return UNSET if value is None else model.from_dict(dict(value))
 
 
-class KeiAgentClient:
+class KeiAgentClient(LegacyClientMixin):
     """Client of the KEI agent platform API.
 
     One pooled HTTP connection pool per client, created once; every operation goes through one
@@ -240,8 +234,8 @@ class KeiAgentClient:
         self,
         objective: str,
         context: Mapping[str, Any] | None = None,
-        *,
         protocol: str | Protocol | None = None,
+        *,
         idempotency_key: str | None = None,
     ) -> models.PlanResponse:
         """Create a plan for ``objective``; the plan's steps can be executed with ``execute_action``."""
@@ -255,10 +249,10 @@ class KeiAgentClient:
         self,
         action: str,
         parameters: Mapping[str, Any] | None = None,
+        protocol: str | Protocol | None = None,
         *,
         plan_id: str | None = None,
         step_id: str | None = None,
-        protocol: str | Protocol | None = None,
         idempotency_key: str | None = None,
     ) -> models.ActionResult:
         """Execute ``action`` with ``parameters``, optionally as a step of a plan."""
@@ -277,8 +271,8 @@ class KeiAgentClient:
         self,
         observation_type: str,
         data: Mapping[str, Any] | None = None,
-        *,
         protocol: str | Protocol | None = None,
+        *,
         idempotency_key: str | None = None,
     ) -> models.Observation:
         """Record an observation of the environment."""
@@ -292,7 +286,6 @@ class KeiAgentClient:
         self,
         query: str,
         context: Mapping[str, Any] | None = None,
-        *,
         protocol: str | Protocol | None = None,
     ) -> models.Explanation:
         """Ask why the agent did something; the explanation references plan and step ids."""
@@ -313,11 +306,15 @@ class KeiAgentClient:
         ``plan``, ``act``, ``observe`` and ``explain`` take the fields of ``plan_task``,
         ``execute_action``, ``observe_environment`` and ``explain_reasoning`` in ``data``; any other
         name runs a custom operation with ``data`` as its input and returns an ``OperationResult``.
+        With ``protocol=Protocol.STREAM``, ``subscribe`` and ``publish`` run on the event stream;
+        other operations are refused with the protocols the contract allows for them.
         """
         data = dict(data or {})
-        spec = _BY_BUS_NAME.get(operation)
-        if spec is not None:  # plan, act, observe, explain: the spec's x-kei-bus names of the RPC operations
-            return self._call(spec.operation_id, {"body": data}, protocol=protocol, idempotency_key=idempotency_key)
+        if as_protocol(protocol) is Protocol.STREAM:
+            return self._execute_on_stream(operation, data)
+        operation_id = BUS_OPERATIONS.get(operation)
+        if operation_id is not None:  # plan, act, observe, explain: the spec's x-kei-bus names
+            return self._call(operation_id, {"body": data}, protocol=protocol, idempotency_key=idempotency_key)
         body = models.OperationRequest(data=models.OperationRequestData.from_dict(data))
         return self._call(
             "executeOperation",
@@ -339,11 +336,11 @@ class KeiAgentClient:
     def register_agent(
         self,
         name: str,
+        version: str | None = None,
+        description: str | None = None,
+        capabilities: Sequence[str] | None = (),
         *,
         agent_id: str | None = None,
-        description: str | None = None,
-        capabilities: Sequence[str] = (),
-        version: str | None = None,
         endpoint: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
@@ -353,7 +350,7 @@ class KeiAgentClient:
             agent_id=self._config.agent_id if agent_id is None else agent_id,
             name=name,
             description=_unset(description),
-            capabilities=list(capabilities),
+            capabilities=list(capabilities or ()),
             version=_unset(version),
             endpoint=_unset(endpoint),
             metadata=_object(models.AgentRegistrationMetadata, metadata),

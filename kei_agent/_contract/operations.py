@@ -604,5 +604,13 @@ OPERATIONS: Final[Mapping[str, OperationSpec]] = {
     ),
 }
 
+#: The bus operation names of the operations the bus carries (``x-kei-bus``) -> operationId.
+BUS_OPERATIONS: Final[Mapping[str, str]] = {
+    "plan": "planTask",
+    "act": "executeAction",
+    "observe": "observeEnvironment",
+    "explain": "explainReasoning",
+}
+
 #: The WebSocket endpoint of the event stream (``x-kei-websocket``; not an HTTP operation).
 WEBSOCKET_PATH: Final = "/api/v1/stream"

@@ -2,6 +2,7 @@
 # Change the spec, generator/templates or the generator, then run `nox -s generate`.
 """Contains some shared types for properties"""
 
+import warnings
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import IO, Any, BinaryIO, ClassVar, Generic, Literal, TypeVar
 
@@ -54,6 +55,10 @@ class Response(Generic[T]):
     parsed: T | None
 
 
+_LEGACY_WARNED: set[str] = set()
+"""Which legacy field names were reported (each warns once per process)."""
+
+
 class ModelMapping:
     """Read access to a generated model as a mapping of its wire (JSON) field names.
 
@@ -71,11 +76,27 @@ class ModelMapping:
     _wire_names: ClassVar[dict[str, str]] = {}
     """Wire (JSON) field name -> Python attribute name, for the declared fields."""
 
+    _legacy_names: ClassVar[dict[str, str]] = {}
+    """Field names of kei-agent-py-sdk 0.1.0b6 (the spec's ``x-kei-legacy-names``) -> wire name.
+    Readable with ``[]``, ``get`` and ``in`` (a DeprecationWarning names the new key, once per
+    name); never listed by ``keys()`` or iteration."""
+
     def _extra(self) -> Mapping[str, Any]:
         extra = getattr(self, "additional_properties", None)
         return extra if extra is not None else {}
 
+    def _current_name(self, key: str) -> str:
+        new = self._legacy_names.get(key)
+        if new is None or key in self._wire_names:
+            return key
+        label = f"{type(self).__name__}[{key!r}]"
+        if label not in _LEGACY_WARNED:
+            _LEGACY_WARNED.add(label)
+            warnings.warn(f"{label} is deprecated: read {new!r}", DeprecationWarning, stacklevel=3)
+        return new
+
     def __getitem__(self, key: str) -> Any:
+        key = self._current_name(key)
         attr = self._wire_names.get(key)
         if attr is not None:
             value = getattr(self, attr)
@@ -98,9 +119,17 @@ class ModelMapping:
     def get(self, key: str, default: Any = None) -> Any:
         """Return the value for ``key`` if it is set, else ``default``."""
         try:
-            return self[key]
+            return self.__getitem__(self._current_name(key))
         except KeyError:
             return default
+
+    def __str__(self) -> str:
+        """A free-form object (no declared fields: a tool's ``result``, an event's ``data``) prints
+        as its value, e.g. ``{'value': 58.0}``, as the dict results of kei-agent-py-sdk 0.1.0b6 did."""
+        to_dict = getattr(self, "to_dict", None)
+        if self._wire_names or to_dict is None:
+            return repr(self)
+        return str(to_dict())
 
     def keys(self) -> list[str]:
         """The wire names of the set fields and of the additional properties."""
@@ -109,6 +138,7 @@ class ModelMapping:
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, str):
             return False
+        key = self._current_name(key)
         attr = self._wire_names.get(key)
         if attr is not None:
             return not isinstance(getattr(self, attr), Unset)

@@ -21,10 +21,11 @@ from loguru import logger as _loguru
 
 from kei_agent._silence import set_sdk_logs_enabled
 
+from ._arguments import sink_error, validate_arguments
 from ._format import json_format, text_format
 from ._logger import EnterpriseLogger, get_logger
 from ._record import core_patcher, settings
-from ._redact import DEFAULT_PII_KEYS, Redactor
+from ._redact import DEFAULT_PII_KEYS
 from ._stdlib import InterceptHandler, propagate_sink
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ class _State:
         self.intercept_handler: InterceptHandler | None = None
         self.removed_default = False
         self.patcher_installed = False
+        self.generation = 0  # sinks of older configurations let no record through
         self.lock = threading.Lock()
 
 
@@ -59,6 +61,15 @@ def _main_filter(separate_audit: bool) -> Any:
     if not separate_audit:
         return None
     return lambda record: not _is_audit(record)
+
+
+def _gated(generation: int, inner: Any) -> Any:
+    """A sink filter that passes records only while ``generation`` is the active configuration."""
+
+    def accept(record: Record) -> bool:
+        return _state.generation == generation and (inner is None or bool(inner(record)))
+
+    return accept
 
 
 def _undo_locked() -> None:
@@ -91,7 +102,7 @@ def _intercept(targets: bool | Sequence[str], level: int) -> None:
 
 
 def configure_logging(
-    level: str = "INFO",
+    level: str | int = "INFO",
     enable_structured: bool = True,
     enable_console: bool = True,
     enable_file: bool = False,
@@ -113,7 +124,8 @@ def configure_logging(
     """Set up logging for the application; returns the ``kei_agent`` :class:`EnterpriseLogger`.
 
     Args:
-        level: minimum level of every sink (``"DEBUG"`` shows the SDK's per-call records).
+        level: minimum level of every sink (``"DEBUG"`` shows the SDK's per-call records): a
+            loguru or stdlib level name (``"WARN"``, ``"FATAL"`` too) or number (``logging.DEBUG``).
         enable_structured: JSON lines (one object per line) instead of text.
         enable_console: write to ``stream`` (default: ``sys.stderr``).
         enable_file: write to ``file_path`` (default ``kei-agent.log``), rotated at ``rotation``
@@ -130,13 +142,87 @@ def configure_logging(
         propagate_to_stdlib: also hand every record to stdlib ``logging``.
         enable_sdk_logs: enable the SDK's own records (``kei_agent``, ``kei_agent_async``, ``kei_agent_sync``).
 
+    Every argument is checked before anything changes: a bad one raises
+    :class:`~kei_agent.errors.ConfigurationError` naming it, and the previous configuration keeps
+    working. The new sinks are added before the old ones are removed (records switch atomically).
+
     Every sink is created with ``diagnose=False`` (no variable values in tracebacks); all records
     pass the redaction patcher before any sink, including sinks the application adds itself.
     """
+    plan = validate_arguments(
+        level=level,
+        flags={
+            "enable_structured": enable_structured,
+            "enable_console": enable_console,
+            "enable_file": enable_file,
+            "enable_audit_file": enable_audit_file,
+            "redact_pii": redact_pii,
+            "propagate_to_stdlib": propagate_to_stdlib,
+            "enable_sdk_logs": enable_sdk_logs,
+        },
+        paths={"file_path": file_path, "audit_file_path": audit_file_path},
+        extra_fields=extra_fields,
+        rotation=rotation,
+        retention=retention,
+        redact_keys=redact_keys,
+        pii_keys=pii_keys,
+        intercept_stdlib=intercept_stdlib,
+        stream=stream,
+    )
     with _state.lock:
+        generation = _state.generation + 1
+        fmt = json_format if enable_structured else text_format
+        main_filter = _gated(generation, _main_filter(enable_audit_file))
+        common: dict[str, Any] = {"level": plan.level_no, "diagnose": False, "backtrace": False, "colorize": False}
+        new_ids: list[int] = []
+        try:
+            argument = "stream"
+            if enable_console:
+                new_ids.append(
+                    _loguru.add(stream if stream is not None else sys.stderr, format=fmt, filter=main_filter, **common)
+                )
+            if enable_file:
+                argument = "file_path"
+                path = Path(file_path or DEFAULT_FILE_PATH)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                new_ids.append(
+                    _loguru.add(
+                        str(path),
+                        format=fmt,
+                        filter=main_filter,
+                        rotation=rotation,
+                        retention=retention,
+                        encoding="utf-8",
+                        **common,
+                    )
+                )
+            if enable_audit_file:
+                argument = "audit_file_path"
+                path = Path(audit_file_path or DEFAULT_AUDIT_FILE_PATH)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                new_ids.append(
+                    _loguru.add(
+                        str(path),
+                        format=json_format,
+                        filter=_gated(generation, _is_audit),
+                        rotation=rotation,
+                        retention=retention,
+                        encoding="utf-8",
+                        **{**common, "level": 0},
+                    )
+                )
+            if propagate_to_stdlib:
+                new_ids.append(_loguru.add(propagate_sink, format="{message}", filter=main_filter, **common))
+        except (OSError, ValueError, TypeError) as exc:
+            for handler_id in new_ids:
+                with contextlib.suppress(ValueError):
+                    _loguru.remove(handler_id)
+            raise sink_error(exc, argument, {"rotation": rotation, "retention": retention}) from None
+        # Everything is in place: switch over (the old sinks stop at once), then tidy up.
+        _state.generation = generation
         _undo_locked()
-        level_no = _loguru.level(level.upper()).no
-        settings.redactor = Redactor(secret_keys=redact_keys, pii_keys=pii_keys, pii=redact_pii)
+        _state.handler_ids.extend(new_ids)
+        settings.redactor = plan.redactor
         settings.static_fields = dict(extra_fields or {})
         settings.active = True
         if not _state.patcher_installed:
@@ -146,46 +232,8 @@ def configure_logging(
             with contextlib.suppress(ValueError):  # loguru's own stderr sink would print every line twice
                 _loguru.remove(0)
             _state.removed_default = True
-
-        fmt = json_format if enable_structured else text_format
-        main_filter = _main_filter(enable_audit_file)
-        common: dict[str, Any] = {"level": level_no, "diagnose": False, "backtrace": False, "colorize": False}
-        if enable_console:
-            _state.handler_ids.append(
-                _loguru.add(stream if stream is not None else sys.stderr, format=fmt, filter=main_filter, **common)
-            )
-        if enable_file:
-            path = Path(file_path or DEFAULT_FILE_PATH)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _state.handler_ids.append(
-                _loguru.add(
-                    str(path),
-                    format=fmt,
-                    filter=main_filter,
-                    rotation=rotation,
-                    retention=retention,
-                    encoding="utf-8",
-                    **common,
-                )
-            )
-        if enable_audit_file:
-            path = Path(audit_file_path or DEFAULT_AUDIT_FILE_PATH)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _state.handler_ids.append(
-                _loguru.add(
-                    str(path),
-                    format=json_format,
-                    filter=_is_audit,
-                    rotation=rotation,
-                    retention=retention,
-                    encoding="utf-8",
-                    **{**common, "level": 0},
-                )
-            )
-        if propagate_to_stdlib:
-            _state.handler_ids.append(_loguru.add(propagate_sink, format="{message}", filter=main_filter, **common))
         if intercept_stdlib:
-            _intercept(intercept_stdlib, level_no)
+            _intercept(intercept_stdlib, plan.level_no)
         set_sdk_logs_enabled(enable_sdk_logs)
         for package in SDK_PACKAGES:
             if enable_sdk_logs:

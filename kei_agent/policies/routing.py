@@ -115,8 +115,10 @@ class ProtocolRouter:
             requested = Protocol(requested)
             if requested not in allowed:
                 names = ", ".join(allowed)
+                ask = " or ".join(f"protocol=Protocol.{protocol.name}" for protocol in allowed)
                 raise ProtocolError(
-                    f"operation {operation_id!r} cannot be carried by {requested.value} (allowed: {names})",
+                    f"operation {operation_id!r} cannot be carried by {requested.value} (allowed: {names}); "
+                    f"ask for it with {ask}, or leave protocol out and the client chooses",
                     operation_id=operation_id,
                 )
             if not self.enabled(requested):

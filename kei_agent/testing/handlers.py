@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from kei_agent._contract.operations import BUS_OPERATIONS as CONTRACT_BUS_OPERATIONS
 from kei_agent._contract.operations import OPERATIONS
 
 from ._util import canonical, format_time, utc_now
@@ -34,9 +35,7 @@ DUPLICATE_FLAG = frozenset({"publishMessage"})
 
 #: busRequest operation name → (handler operationId, request schema), from the spec's ``x-kei-bus``.
 BUS_OPERATIONS: dict[str, tuple[str, str]] = {
-    spec.bus_operation: (spec.operation_id, spec.request_schema or "")
-    for spec in OPERATIONS.values()
-    if spec.bus_operation is not None and not spec.bus_operation.startswith("{")
+    name: (op_id, OPERATIONS[op_id].request_schema or "") for name, op_id in CONTRACT_BUS_OPERATIONS.items()
 }
 _RPC_PATHS = {spec.operation_id: spec.path for spec in OPERATIONS.values()}
 

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import attrs
 
-from kei_agent._contract.operations import OPERATIONS
+from kei_agent._contract.operations import BUS_OPERATIONS, OPERATIONS
 from kei_agent.errors import FieldProblem, SecurityError, ValidationError
 
 from ._hardening import HardeningLimits, Inspection, inspect
@@ -36,11 +36,7 @@ __all__ = [
 #: methods are named differently from their operation.
 OPERATION_ALIASES: Final = {
     **{spec.python_name: op_id for op_id, spec in OPERATIONS.items()},
-    **{
-        spec.bus_operation: op_id
-        for op_id, spec in OPERATIONS.items()
-        if spec.bus_operation is not None and not spec.bus_operation.startswith("{")
-    },
+    **BUS_OPERATIONS,
     "heartbeat": "agentHeartbeat",
     "publish": "publishMessage",
     "use_tool": "executeTool",

@@ -37,6 +37,9 @@ class HealthReport(ModelMapping):
         "timestamp": "timestamp",
         "checks": "checks",
     }
+    _legacy_names: ClassVar[dict[str, str]] = {
+        "uptime": "uptime_seconds",
+    }
 
     status: ComponentStatus
     version: str
