@@ -56,7 +56,7 @@ class Connection(Protocol):
 def missing_transports() -> frozenset[StreamTransport]:
     """Transports whose optional package (the ``stream`` extra) is not installed."""
     missing = set()
-    if importlib.util.find_spec("wsproto") is None:
+    if importlib.util.find_spec("httpx_ws") is None or importlib.util.find_spec("wsproto") is None:
         missing.add(StreamTransport.WEBSOCKET)
     if importlib.util.find_spec("httpx_sse") is None:
         missing.add(StreamTransport.SSE)

@@ -8,9 +8,10 @@ models. It connects with the best transport the server offers (:class:`StreamTra
 * **WebSocket** on ``/api/v1/stream`` (subprotocol ``kei.stream.v1``, the frames of the spec's
   ``x-kei-websocket``). The upgrade request goes through the client's connection pool with the
   same auth, TLS settings and headers (``X-Agent-ID``, ``X-Correlation-ID``, ``X-Tenant-ID``,
-  ``User-Agent``) as every HTTP call. Keep-alive: the server's ``ping`` frames are answered with
-  ``pong``; after ``keepalive`` idle seconds the client sends a WebSocket ping and treats the
-  connection as dead when nothing arrives for another ``keepalive`` seconds.
+  ``User-Agent``) as every HTTP call; httpx-ws then speaks the WebSocket protocol on that
+  connection. Keep-alive: the server's ``ping`` frames are answered with ``pong``; the client
+  sends a WebSocket ping every ``keepalive`` seconds and treats the connection as dead when no
+  pong arrives within another ``keepalive`` seconds.
 * **Server-Sent Events** on ``GET /api/v1/stream/events`` with ``Last-Event-ID`` when the upgrade
   is refused (a proxy answering without ``101``, the route disabled, 5xx, connection refused).
 * **Polling** (``GET /api/v1/stream/poll``, long-poll) as the last resort.
@@ -22,7 +23,7 @@ the same transport with exponential backoff, resuming after the last event id (t
 :class:`~kei_agent.messaging.EventCursor`): replayed events are dropped, so the consumer sees
 each event once and in order.
 
-WebSocket needs the ``wsproto`` package and SSE the ``httpx-sse`` package - the ``stream`` extra
+WebSocket needs the ``httpx-ws`` package and SSE the ``httpx-sse`` package - the ``stream`` extra
 (``pip install "kei-agent-py-sdk[stream]"``). Without them the stream uses the transports that
 remain (polling needs nothing); asking for a missing one explicitly raises ``ConfigurationError``.
 
