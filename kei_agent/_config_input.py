@@ -87,7 +87,7 @@ def _structure_verify(value: object, _: object) -> bool | str:
         if lowered in _TRUE | _FALSE:
             return lowered in _TRUE
         return value
-    _fail(f"must be true, false or a CA bundle path, got {show(value)}")
+    _fail(f"must be true, false, 'system' or a CA bundle path, got {show(value)}")
 
 
 def _structure_auth_type(value: object, _: object) -> AuthType:

@@ -159,7 +159,10 @@ class ConnectionConfig:
     )
     verify: bool | str = attrs.field(
         default=True,
-        metadata=_setting("Verify TLS certificates: true, false, or the path of a CA bundle.", "VERIFY"),
+        metadata=_setting(
+            'Verify TLS: true, false, "system" (the OS trust store, truststore extra) or the path of a CA bundle.',
+            "VERIFY",
+        ),
     )
 
     def __attrs_post_init__(self) -> None:
@@ -184,8 +187,8 @@ class ConnectionConfig:
         if not isinstance(verify, bool) and not (isinstance(verify, str) and verify.strip()):
             check.add(
                 "verify",
-                f"must be true, false or a CA bundle path, got {show(verify)}",
-                "use true (the default) or the path of a PEM CA bundle",
+                f"must be true, false, 'system' or a CA bundle path, got {show(verify)}",
+                "use true (the default), 'system' (the OS trust store) or the path of a PEM CA bundle",
             )
         return check.problems
 
