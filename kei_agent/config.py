@@ -6,8 +6,8 @@ from a mapping (:meth:`AgentClientConfig.from_dict`) or from ``KEI_*`` environme
 (:meth:`AgentClientConfig.from_env`). Secrets (:class:`~kei_agent.secrets.Secret`) never appear in
 ``repr()`` or in error messages.
 
-Mappings and environment strings are structured with cattrs (imported lazily, only by
-``from_dict``/``from_env``): strings are coerced to numbers and booleans, unknown keys are
+Mappings and environment strings are structured by ``kei_agent._config_input`` (imported lazily,
+only by ``from_dict``/``from_env``): strings are coerced to numbers and booleans, unknown keys are
 reported. :data:`ENV_VARIABLES` lists every variable, :data:`DEFAULTS_TABLE` every default.
 """
 
