@@ -135,15 +135,23 @@ class WebSocketConnection:
         return float(getattr(self._session, "_keepalive_ping_timeout_seconds", 0) or 0)
 
     def close(self) -> None:
-        """Close politely (close frame, by httpx-ws), then the connection."""
+        """Close politely (a close frame), then cut the connection and stop the session.
+
+        The connection is shut down before the session's reader is joined: a peer that is gone
+        never answers the close frame, and a blocking read would wait for it forever.
+        """
         if self._closed:
             return
         self._closed = True
+        from wsproto.events import CloseConnection
+
+        with contextlib.suppress(Exception):
+            self._session.send(CloseConnection(code=1000))
+        abort_stream(self._stream)
         self._done.set()
         if self._worker is not None:
             with contextlib.suppress(Exception):
                 self._worker.join()
-        abort_stream(self._stream)
         with contextlib.suppress(Exception):
             self._response.close()
 

@@ -24,6 +24,8 @@ class ConnectionCounter:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
+        self._frozen: set[threading.Event] = set()
+        self._live: set[threading.Event] = set()
         self._closed = False
         self.accepted = 0
         self.open = 0
@@ -55,13 +57,22 @@ class ConnectionCounter:
                 self.peak = max(self.peak, self.open)
                 self._sockets += [client, upstream]
             done = threading.Event()
+            with self._lock:
+                self._live.add(done)
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(source, sink, done), daemon=True).start()
+
+    def freeze(self) -> None:
+        """The peers of the connections open now go silent: their bytes are dropped, nothing is closed
+        (a dead network path). Connections opened later are relayed normally."""
+        with self._lock:
+            self._frozen |= self._live
 
     def _pump(self, source: socket.socket, sink: socket.socket, done: threading.Event) -> None:
         try:
             while data := source.recv(65536):
-                sink.sendall(data)
+                if done not in self._frozen:
+                    sink.sendall(data)
         except OSError:
             pass
         finally:
@@ -72,6 +83,7 @@ class ConnectionCounter:
                 if not done.is_set():
                     done.set()
                     self.open -= 1
+                    self._live.discard(done)
 
     def close(self) -> None:
         """Stop accepting and cut every relayed connection."""
