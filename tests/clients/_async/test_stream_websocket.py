@@ -8,10 +8,11 @@ holds the generated twin.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from kei_agent import AgentClientConfig, RetryConfig
+from kei_agent import AgentClientConfig, ConnectionConfig, ProtocolError, RetryConfig
 from kei_agent._generated import models
 from kei_agent.policies import StreamTransport
 from kei_agent.testing import ServerHandle, run_server
@@ -80,3 +81,24 @@ async def test_closing_a_stream_whose_peer_went_silent_returns(server: ServerHan
         assert await closed.wait(10.0)  # bounded: close does not wait for an answer that never comes
         await worker.join()
         assert stream.closed
+
+
+async def test_websocket_over_tls_uses_the_clients_tls_settings(tls_server: tuple[ServerHandle, Path]) -> None:
+    server, ca_file = tls_server
+    retry = RetryConfig(max_attempts=1)
+    verify = ConnectionConfig(verify=str(ca_file))
+    trusted = AgentClientConfig(base_url=server.base_url, api_token="scenario-token", retry=retry, connection=verify)
+    async with KeiAgentClient(trusted) as client:
+        first = await client.publish_event("demo.tls", {"i": 0})
+        stream = client.stream_events(["demo.tls"], since=str(int(first.event_id) - 1), transport="websocket")
+        async for event in stream:
+            assert event["data"]["i"] == 0
+            break
+        assert stream.transport is StreamTransport.WEBSOCKET
+        await stream.close()
+    untrusted = AgentClientConfig(base_url=server.base_url, api_token="scenario-token", retry=retry)
+    async with KeiAgentClient(untrusted) as client:
+        stream = client.stream_events(["demo.tls"], transport="websocket")
+        with pytest.raises(ProtocolError, match="CERTIFICATE_VERIFY_FAILED"):
+            await stream.__aenter__()  # connects
+        await stream.close()
