@@ -18,6 +18,20 @@ def tests(session: nox.Session) -> None:
     session.run("python", "-m", "pytest", *session.posargs)
 
 
+#: The httpx versions the dependency range (``httpx>=0.27,<1`` in pyproject.toml) must be proven on.
+HTTPX_RANGE = {"lowest": "httpx==0.27.0", "newest": "httpx>=0.27,<1"}
+
+
+@nox.session(python=PYTHON)
+@nox.parametrize("bound", list(HTTPX_RANGE))
+def httpx_range(session: nox.Session, bound: str) -> None:
+    """The client and unit tests on the lowest and on the newest httpx the dependency range allows."""
+    session.install("-e", ".[dev]")
+    session.install("--upgrade", HTTPX_RANGE[bound])
+    session.run("python", "-c", "import httpx; print('httpx', httpx.__version__)")
+    session.run("python", "-m", "pytest", "tests/clients", "tests/unit", "-p", "no:cacheprovider", *session.posargs)
+
+
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff, and mypy --strict on hand-written and generated code; the spec's validity."""

@@ -577,6 +577,9 @@ def markdown(results: dict[str, Any]) -> str:
 
     add(profile_section(results))
     add(recommendations(results))
+    validation = Path(__file__).parent / "validation.md"  # written by bench_validation.py --write
+    if validation.exists():
+        add(validation.read_text(encoding="utf-8"))
     add(SERVERS_NOTE + "\n")
     return "\n".join(parts).rstrip() + "\n"
 

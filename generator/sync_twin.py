@@ -49,6 +49,8 @@ NAME_REPLACEMENTS = {
     "AsyncConnection": "Connection",
     # Event streams (kei_agent_async/stream.py): httpx-sse's iterator of an event-stream response.
     "aiter_sse": "iter_sse",
+    # WebSocket transport (kei_agent_async/_stream_websocket.py): httpx-ws's session.
+    "AsyncWebSocketSession": "WebSocketSession",
 }
 
 #: Phrase replacements inside strings and comments (docstring examples read right in both flavours).

@@ -4,7 +4,7 @@ This package holds what both client flavours share and performs no I/O itself:
 
 * ``kei_agent._generated`` - low-level clients and models generated from
   ``openapi/kei-agent.yaml`` by ``python -m generator`` (never edited by hand).
-* configuration (attrs + cattrs), the error tree, retry / circuit-breaker / fallback policies,
+* configuration (attrs), the error tree, retry / circuit-breaker / fallback policies,
   input validation, logging context and the health model (added by later issues).
 * the public names the documentation imports, e.g. ``from kei_agent import
   UnifiedKeiAgentClient, AgentClientConfig``.

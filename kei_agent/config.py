@@ -6,8 +6,8 @@ from a mapping (:meth:`AgentClientConfig.from_dict`) or from ``KEI_*`` environme
 (:meth:`AgentClientConfig.from_env`). Secrets (:class:`~kei_agent.secrets.Secret`) never appear in
 ``repr()`` or in error messages.
 
-Mappings and environment strings are structured with cattrs (imported lazily, only by
-``from_dict``/``from_env``): strings are coerced to numbers and booleans, unknown keys are
+Mappings and environment strings are structured by ``kei_agent._config_input`` (imported lazily,
+only by ``from_dict``/``from_env``): strings are coerced to numbers and booleans, unknown keys are
 reported. :data:`ENV_VARIABLES` lists every variable, :data:`DEFAULTS_TABLE` every default.
 """
 
@@ -159,7 +159,10 @@ class ConnectionConfig:
     )
     verify: bool | str = attrs.field(
         default=True,
-        metadata=_setting("Verify TLS certificates: true, false, or the path of a CA bundle.", "VERIFY"),
+        metadata=_setting(
+            'Verify TLS: true, false, "system" (the OS trust store, truststore extra) or the path of a CA bundle.',
+            "VERIFY",
+        ),
     )
     max_response_bytes: int = attrs.field(
         default=32 * 1024 * 1024,
@@ -193,8 +196,8 @@ class ConnectionConfig:
         if not isinstance(verify, bool) and not (isinstance(verify, str) and verify.strip()):
             check.add(
                 "verify",
-                f"must be true, false or a CA bundle path, got {show(verify)}",
-                "use true (the default) or the path of a PEM CA bundle",
+                f"must be true, false, 'system' or a CA bundle path, got {show(verify)}",
+                "use true (the default), 'system' (the OS trust store) or the path of a PEM CA bundle",
             )
         return check.problems
 

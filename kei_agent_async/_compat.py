@@ -30,7 +30,7 @@ from kei_agent.policies.routing import Protocol
 from kei_agent.secrets import Secret
 
 from ._backend import Worker, call_handler, spawn
-from .stream import _locate as locate
+from ._stream_base import locate
 
 if TYPE_CHECKING:
     from .client import KeiAgentClient

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -45,6 +44,15 @@ def _object(model: Any, value: Mapping[str, Any] | None) -> Any:
     return UNSET if value is None else model.from_dict(dict(value))
 
 
+def _h2_installed() -> bool:
+    """Whether HTTP/2 can be used (httpx needs the h2 package: the ``http2`` extra)."""
+    try:
+        import h2  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 class KeiAgentClient(LegacyClientMixin):
     """Client of the KEI agent platform API.
 
@@ -79,7 +87,7 @@ class KeiAgentClient(LegacyClientMixin):
         verify = build_ssl_context(config.connection.verify, security_config)
         audit = AuditTrail(config, auth) if security_config.audit_enabled else None
         connection = config.connection
-        if connection.http2 and importlib.util.find_spec("h2") is None:
+        if connection.http2 and not _h2_installed():
             raise ConfigurationError(
                 [FieldProblem("connection.http2", "HTTP/2 needs the h2 package: pip install 'httpx[http2]'")]
             )

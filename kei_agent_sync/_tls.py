@@ -21,12 +21,19 @@ from kei_agent.errors import ConfigurationError, FieldProblem, SecurityError
 from kei_agent.secrets import Secret
 
 __all__ = [
+    "SYSTEM_TRUST_STORE",
+    "TRUSTSTORE_EXTRA",
     "TLSDiagnosticsTransport",
     "build_ssl_context",
     "is_loopback",
     "require_tls_for_credentials",
     "uses_client_certificate",
+    "uses_system_trust_store",
 ]
+
+#: ``ConnectionConfig(verify="system")``: the operating system's trust store.
+SYSTEM_TRUST_STORE: Final = "system"
+TRUSTSTORE_EXTRA: Final = 'pip install "kei-agent-py-sdk[truststore]"'
 
 
 def uses_client_certificate(security: SecurityConfig) -> bool:
@@ -39,22 +46,55 @@ def _no_passphrase() -> str:
     return ""
 
 
+def uses_system_trust_store(verify: bool | str) -> bool:
+    """Whether ``ConnectionConfig.verify`` asks for the operating system's trust store (``"system"``)."""
+    return isinstance(verify, str) and verify.strip().lower() == SYSTEM_TRUST_STORE
+
+
+def _system_context() -> ssl.SSLContext:
+    """A context verifying with the operating system's trust store (truststore: the ``truststore`` extra)."""
+    try:
+        import truststore
+    except ImportError:
+        raise ConfigurationError(
+            [
+                FieldProblem(
+                    "connection.verify",
+                    "the system trust store needs the truststore package",
+                    f"install it: {TRUSTSTORE_EXTRA}",
+                )
+            ],
+            title="Unusable TLS settings",
+        ) from None
+    return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
 def build_ssl_context(verify: bool | str, security: SecurityConfig, *, always: bool = False) -> ssl.SSLContext | bool:
-    """The TLS settings for ``verify`` (bool or CA bundle path) and ``security``.
+    """The TLS settings for ``verify`` (bool, ``"system"`` or CA bundle path) and ``security``.
 
     Returns ``verify`` itself when nothing needs a context of our own (httpx then uses its
-    default), unless ``always``. CA bundles: ``security.mtls_ca_path`` and a ``verify`` path (both
-    when both are set); the client certificate whenever ``mtls_cert_path`` is set. Unloadable
-    material raises ``ConfigurationError`` naming the setting (never a passphrase).
+    default), unless ``always``. ``"system"``: the operating system's trust store (Windows and
+    macOS certificate stores, OpenSSL's system locations on Linux) through truststore, so a
+    TLS-inspecting proxy's CA installed there is trusted. CA bundles: ``security.mtls_ca_path`` and
+    a ``verify`` path (both when both are set; added to the system store with ``"system"``); the
+    client certificate whenever ``mtls_cert_path`` is set. Unloadable material raises
+    ``ConfigurationError`` naming the setting (never a passphrase).
     """
     certificate = uses_client_certificate(security)
-    cafiles = [path for path in (security.mtls_ca_path, verify if isinstance(verify, str) else None) if path]
-    if not always and not certificate and not cafiles:
+    system = uses_system_trust_store(verify)
+    bundle = verify if isinstance(verify, str) and not system else None
+    cafiles = [path for path in (security.mtls_ca_path, bundle) if path]
+    if not always and not certificate and not cafiles and not system:
         return bool(verify)
     field = "connection.verify"
     try:
         if verify is False:
             context = httpx.create_ssl_context(verify=False)
+        elif system:
+            context = _system_context()
+            for extra in cafiles:
+                field = "security.mtls_ca_path"
+                context.load_verify_locations(cafile=str(extra))
         elif cafiles:
             field = "security.mtls_ca_path" if security.mtls_ca_path else "connection.verify"
             context = ssl.create_default_context(cafile=str(cafiles[0]))

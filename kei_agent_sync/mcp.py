@@ -3,8 +3,8 @@
 """MCP tool catalogue: the discovered tools and client-side validation of their parameters.
 
 ``client.discover_available_tools()`` fills the catalogue; ``client.use_tool(name, **parameters)``
-checks the parameters against the tool's JSON schema (the subset of JSON Schema the SDK's
-validator supports; unknown keywords are ignored) before sending, and raises ``ValidationError``
+checks the parameters against the tool's JSON schema (draft 2020-12, checked by jsonschema-rs -
+the ``validation`` extra; without it the server alone validates) before sending, and raises ``ValidationError``
 listing every problem with its JSON path (``$.parameters.expression``). A tool the catalogue does
 not know is looked up once more; if the server does not list it either, the call is sent as is
 and the server decides (404 for an unknown tool).

@@ -3,7 +3,8 @@
 * :func:`get_input_validator` → :class:`InputValidator`;
   ``validate_agent_operation(operation, data) -> ValidationResult(valid, errors, warnings,
   sanitized_value)``. The rules of each operation are the request schemas of
-  ``openapi/kei-agent.yaml`` (one source of truth), compiled on first use.
+  ``openapi/kei-agent.yaml`` (one source of truth), compiled on first use by jsonschema-rs (the
+  ``validation`` extra; without it only the hardening limits are checked client-side).
 * :func:`validate_request` - the strict check the clients run before sending each request
   (``AgentClientConfig.validate_requests``, on by default): ``ValidationError`` listing every
   problem with its JSON path, or :class:`InputSecurityError` (a ``SecurityError``, with a security

@@ -145,14 +145,14 @@ class _RuleBook:
         request_body = definition.get("requestBody")
         if isinstance(request_body, Mapping):
             if "$ref" in request_body:
-                request_body = compiler._resolve(str(request_body["$ref"]))
+                request_body = compiler.resolve(str(request_body["$ref"]))
             schema = (request_body.get("content", {}).get("application/json") or {}).get("schema")
             if schema is not None:
                 body = compiler.compile(schema)
                 body_required = bool(request_body.get("required"))
         parameters = []
         for raw in [*path_item.get("parameters", ()), *definition.get("parameters", ())]:
-            parameter = compiler._resolve(str(raw["$ref"])) if "$ref" in raw else raw
+            parameter = compiler.resolve(str(raw["$ref"])) if "$ref" in raw else raw
             if parameter.get("in") not in ("path", "query"):
                 continue  # headers are set by the client itself
             name = str(parameter["name"])
@@ -229,7 +229,7 @@ class InputValidator:
         inspection = inspect(body, self._limits, sanitize=sanitize) if body_present else Inspection()
         if rules.body is not None:
             if body_present:
-                if not inspection.security:
+                if not inspection.security and not inspection.problems:  # non-JSON values: listed below
                     rules.body(body, "$", problems)
             elif rules.body_required:
                 problems.append(FieldProblem("$", "a request body is required"))

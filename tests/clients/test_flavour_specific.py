@@ -20,24 +20,28 @@ from kei_agent import (
 )
 from kei_agent.testing import Fault, ServerHandle
 from tests.clients.conftest import TOKEN
+from tests.support.connections import count_connections
 
 
-def config(server: ServerHandle, **overrides: object) -> AgentClientConfig:
-    return AgentClientConfig(base_url=server.base_url, api_token=TOKEN, **overrides)  # type: ignore[arg-type]
+def config(server: ServerHandle | str, **overrides: object) -> AgentClientConfig:
+    url = server if isinstance(server, str) else server.base_url
+    return AgentClientConfig(base_url=url, api_token=TOKEN, **overrides)  # type: ignore[arg-type]
 
 
 def test_one_hundred_concurrent_async_calls_share_one_bounded_pool(server: ServerHandle) -> None:
+    server.faults.add(Fault.latency(0.05, route="planTask"))  # the calls overlap: the pool fills up
     limits = ConnectionConfig(max_connections=10, max_keepalive_connections=10)
 
-    async def main() -> tuple[set[str], int]:
-        async with kei_agent_async.KeiAgentClient(config(server, connection=limits)) as client:
+    async def main() -> set[str]:
+        async with kei_agent_async.KeiAgentClient(config(counter.url, connection=limits)) as client:
             plans = await asyncio.gather(*(client.plan_task(objective=f"task {i}") for i in range(100)))
-            pool = client._shared.http._transport._pool  # type: ignore[attr-defined]
-            return {plan.plan_id for plan in plans}, len(pool.connections)
+            return {plan.plan_id for plan in plans}
 
-    plan_ids, connections = asyncio.run(main())
+    with count_connections(server.base_url) as counter:
+        plan_ids = asyncio.run(main())
     assert len(plan_ids) == 100
-    assert 1 <= connections <= 10
+    assert counter.peak == 10  # 100 calls in flight, at most (and here exactly) 10 connections at once
+    assert counter.accepted == 10  # the pool's connections were reused, never replaced
     assert server.stats.requests("planTask") == 100
 
 
@@ -74,7 +78,7 @@ def test_async_close_lets_calls_in_progress_finish(server: ServerHandle) -> None
         await client.close(timeout=5.0)
         return (await call).status
 
-    assert asyncio.run(main())
+    assert asyncio.run(main()) == "healthy"
 
 
 def test_async_close_cuts_off_calls_after_its_timeout(server: ServerHandle) -> None:
@@ -130,7 +134,7 @@ def test_a_cancelled_half_open_probe_frees_its_slot(server: ServerHandle) -> Non
             server.faults.remove(rule)
             return (await client.health_check()).status
 
-    assert asyncio.run(main())
+    assert asyncio.run(main()) == "healthy"
 
 
 # ------------------------------------------------------------------ close() with calls in flight

@@ -145,7 +145,7 @@ def test_a_required_body_must_be_present() -> None:
         validate_request("planTask", None)
 
 
-def test_schema_subset_keywords() -> None:
+def test_schema_keywords_in_the_sdks_words() -> None:
     document = {
         "components": {
             "schemas": {
@@ -191,7 +191,6 @@ def test_schema_subset_keywords() -> None:
     ]
     assert problems_of({"anyOf": [{"type": "number"}, {"type": "integer"}]}, 1) == []
     assert problems_of({"allOf": [{"minimum": 1}, {"maximum": 3}]}, 5) == ["$: must be at most 3, got 5"]
-    assert problems_of({"pattern": "(?<=x)\\p{L}"}, "anything") == []  # ECMA-only: left to the server
     assert problems_of({"type": "string", "description": "x", "examples": ["a"], "x-kei": 1}, "ok") == []
 
 
@@ -454,3 +453,94 @@ def test_importing_the_validator_loads_no_rules() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+# ------------------------------------------------------------- keywords beyond the old subset
+
+OPENAPI_DOCUMENT: dict[str, Any] = {
+    "components": {
+        "schemas": {
+            "Money": {
+                "type": "object",
+                "required": ["amount", "currency"],
+                "properties": {"amount": {"type": "number", "minimum": 0}, "currency": {"enum": ["EUR", "USD"]}},
+            },
+            "Order": {
+                "type": "object",
+                "required": ["id", "total"],
+                "properties": {
+                    "id": {"type": "string", "format": "uuid"},
+                    "total": {"$ref": "#/components/schemas/Money"},
+                    "delivery": {"oneOf": [{"const": "pickup"}, {"type": "object", "required": ["address"]}]},
+                    "gift": {"type": "boolean"},
+                    "message": {"type": "string"},
+                    "placed_at": {"type": "string", "format": "date-time"},
+                },
+                "patternProperties": {"^meta_": {"type": "integer"}},
+                "if": {"properties": {"gift": {"const": True}}, "required": ["gift"]},
+                "then": {"required": ["message"]},
+                "dependentRequired": {"message": ["gift"]},
+            },
+        }
+    }
+}
+
+
+def test_request_schemas_use_the_whole_dialect() -> None:
+    order = {"$ref": "#/components/schemas/Order"}
+    valid = {
+        "id": "0b0f5a8e-6f0c-4a6e-9a53-3c8f5f0f9d11",
+        "total": {"amount": 3, "currency": "EUR"},
+        "delivery": "pickup",
+        "gift": True,
+        "message": "Happy birthday",
+        "placed_at": "2026-12-02T07:00:00Z",
+        "meta_rank": 2,
+    }
+    assert problems_of(order, valid, OPENAPI_DOCUMENT) == []
+    invalid = {
+        "id": "42",
+        "total": {"amount": -1, "currency": "GBP"},
+        "delivery": {"street": "x"},
+        "gift": True,
+        "placed_at": "yesterday",
+        "meta_rank": "high",
+    }
+    assert sorted(problems_of(order, invalid, OPENAPI_DOCUMENT)) == sorted(
+        [
+            "$.id: must be a valid uuid, got '42'",
+            "$.total.amount: must be at least 0, got -1",
+            "$.total.currency: must be one of 'EUR', 'USD', got 'GBP'",
+            "$.delivery: does not match any of the 2 allowed shapes (closest: $.delivery: must be 'pickup', "
+            "got {'street': 'x'})",
+            "$.placed_at: must be a valid date-time, got 'yesterday'",
+            "$.meta_rank: must be an integer, got string",
+            "$.message: is required",
+        ]
+    )
+    assert problems_of(order, {**valid, "gift": False, "message": "hi"}, OPENAPI_DOCUMENT) == []
+    assert problems_of(order, {key: value for key, value in valid.items() if key != "gift"}, OPENAPI_DOCUMENT) == [
+        "$.gift: is required"
+    ]
+
+
+def test_without_the_validation_extra_the_server_is_left_to_check_the_schema() -> None:
+    script = (
+        "import sys\n"
+        "sys.modules['jsonschema_rs'] = None  # as if the validation extra were not installed\n"
+        "from loguru import logger\n"
+        "from kei_agent.validation import validate_request, InputSecurityError\n"
+        "logger.enable('kei_agent')\n"
+        "logger.remove()\n"
+        "logger.add(sys.stdout, format='{message}')\n"
+        "validate_request('planTask', {'objective': 5})  # not checked client-side\n"
+        "try:\n"
+        "    validate_request('planTask', {'objective': 'x\\x00'})\n"
+        "except InputSecurityError:\n"
+        "    print('hardening still applies')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "JSON schemas are not checked client-side without the validation extra" in proc.stdout
+    assert 'pip install "kei-agent-py-sdk[validation]"' in proc.stdout
+    assert "hardening still applies" in proc.stdout

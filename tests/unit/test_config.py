@@ -457,10 +457,15 @@ def test_from_dict_nested_with_string_coercion():
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("true", True), ("FALSE", False), ("/etc/ca.pem", "/etc/ca.pem"), (True, True), ("1", True)],
+    [("true", True), ("FALSE", False), ("/etc/ca.pem", "/etc/ca.pem"), (True, True), ("1", True), ("system", "system")],
 )
 def test_from_dict_verify_is_a_flag_or_a_path(raw, expected):
     assert AgentClientConfig.from_dict({"base_url": BASE, "connection": {"verify": raw}}).connection.verify == expected
+
+
+def test_kei_verify_system_selects_the_system_trust_store():
+    config = AgentClientConfig.from_env({"KEI_API_URL": BASE, "KEI_VERIFY": "system"})
+    assert config.connection.verify == "system"
 
 
 def test_from_dict_accepts_section_instances():

@@ -29,6 +29,7 @@ from kei_agent._generated import models
 from kei_agent.testing import Fault, ServerHandle, run_server
 from kei_agent_async import KeiAgentClient
 from tests.clients.conftest import TOKEN
+from tests.support.connections import count_connections
 
 pytestmark = pytest.mark.anyio
 
@@ -285,14 +286,14 @@ async def test_close_is_idempotent_and_closed_clients_refuse_calls(server: Serve
 
 async def test_failed_attempts_leak_no_connections(server: ServerHandle) -> None:
     server.faults.add(Fault.status(503, retry_after=0, route="getHealth", times=6))
-    async with make_client(server) as client:
-        for _ in range(2):
-            with pytest.raises(InternalServerError):
-                await client.health_check()
-        await client.health_check()
-        pool = client._shared.http._transport._pool  # type: ignore[attr-defined]
-        idle = [connection.is_idle() for connection in pool.connections]
-        described = [repr(connection) for connection in pool.connections]
+    with count_connections(server.base_url) as counter:
+        settings = {"api_token": TOKEN, "agent_id": "behaviour-agent", "retry": FAST_RETRY}
+        async with KeiAgentClient(AgentClientConfig(base_url=counter.url, **settings)) as client:  # type: ignore[arg-type]
+            for _ in range(2):
+                with pytest.raises(InternalServerError):
+                    await client.health_check()
+            await client.health_check()
+            open_while_idle = counter.open
     assert server.stats.requests("getHealth") == 7
-    assert idle == [True], described
-    assert "Request Count: 7" in described[0]
+    assert counter.accepted == 1  # every failed attempt gave its connection back: all 7 on one
+    assert open_while_idle == 1

@@ -9,6 +9,9 @@ headers, retry.max_attempts, retry.retry_after_max, retry.deadline, breaker thre
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import httpx
 import pytest
 
@@ -18,7 +21,6 @@ from kei_agent import (
     APITimeoutError,
     AuthType,
     CircuitState,
-    ConfigurationError,
     ConnectionConfig,
     InternalServerError,
     ProtocolConfig,
@@ -29,8 +31,9 @@ from kei_agent import (
 from kei_agent._generated import models
 from kei_agent.testing import Fault, ServerHandle
 from kei_agent_sync import KeiAgentClient
-from kei_agent_sync._backend import sleep
+from kei_agent_sync._backend import sleep, spawn
 from tests.clients.conftest import TOKEN
+from tests.support.connections import count_connections
 
 pytestmark = pytest.mark.sync
 
@@ -74,32 +77,50 @@ def test_connect_timeout_bounds_connecting(black_hole: str) -> None:
 def test_max_connections_bounds_the_pool(server: ServerHandle) -> None:
     server.faults.add(Fault.latency(0.2, route="getHealth"))
     connection = ConnectionConfig(max_connections=2, max_keepalive_connections=2)
-    with KeiAgentClient(make_config(server.base_url, connection=connection)) as client:
-        http = client._shared.http
-        pool = http._transport._pool  # type: ignore[attr-defined]
-        assert pool._max_connections == 2
-        assert pool._max_keepalive_connections == 2
-        for _ in range(3):
-            client.health_check()
-        assert len(pool.connections) == 1
+    statuses: list[str] = []
+    with count_connections(server.base_url) as counter:
+        with KeiAgentClient(make_config(counter.url, connection=connection)) as client:
+
+            def check() -> None:
+                statuses.append((client.health_check()).status)
+
+            workers = [spawn(check, f"health-{index}") for index in range(6)]
+            for worker in workers:
+                worker.join()
+    assert statuses == ["healthy"] * 6
+    assert counter.peak == 2  # six calls at once, never more than two connections
+    assert counter.accepted == 2  # both kept alive and reused
 
 
 def test_keepalive_expiry_retires_idle_connections(server: ServerHandle) -> None:
     connection = ConnectionConfig(keepalive_expiry=0.1)
-    with KeiAgentClient(make_config(server.base_url, connection=connection)) as client:
-        pool = client._shared.http._transport._pool  # type: ignore[attr-defined]
-        client.health_check()
-        first = pool.connections[0]
-        sleep(0.3)
-        client.health_check()
-        second = pool.connections[0]
-    assert first is not second
+    with count_connections(server.base_url) as counter:
+        with KeiAgentClient(make_config(counter.url, connection=connection)) as client:
+            client.health_check()
+            client.health_check()
+            assert counter.accepted == 1  # reused while fresh
+            sleep(0.3)
+            client.health_check()
+    assert counter.accepted == 2  # the idle one expired: a new connection
 
 
-def test_http2_without_h2_is_a_configuration_error(server: ServerHandle) -> None:
-    config = make_config(server.base_url, connection=ConnectionConfig(http2=True))
-    with pytest.raises(ConfigurationError, match=r"connection\.http2"):
-        KeiAgentClient(config)
+def test_http2_without_h2_is_a_configuration_error() -> None:
+    script = (
+        "import sys\n"
+        "sys.modules['h2'] = None  # h2 absent, whether or not it is installed here\n"
+        "from kei_agent import AgentClientConfig, ConfigurationError, ConnectionConfig\n"
+        "from kei_agent_sync import KeiAgentClient\n"
+        "config = AgentClientConfig(base_url='http://127.0.0.1:9', api_token='t',"
+        " connection=ConnectionConfig(http2=True))\n"
+        "try:\n"
+        "    KeiAgentClient(config)\n"
+        "except ConfigurationError as exc:\n"
+        "    print(exc)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "connection.http2" in proc.stdout
+    assert "HTTP/2 needs the h2 package" in proc.stdout
 
 
 def test_verify_uses_the_given_ca_bundle(tls_server: tuple[ServerHandle, object]) -> None:
