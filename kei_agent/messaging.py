@@ -14,7 +14,6 @@ agent inbox subjects, WebSocket frames and reconnect backoff.
 from __future__ import annotations
 
 import json
-import random
 import re
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -25,7 +24,6 @@ __all__ = [
     "EventCursor",
     "SeenIds",
     "agent_inbox_subject",
-    "backoff_delay",
     "decode_frame",
     "encode_frame",
 ]
@@ -114,12 +112,6 @@ class SeenIds:
         if len(self._ids) > self._capacity:
             self._ids.popitem(last=False)
         return True
-
-
-def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
-    """Full-jitter exponential backoff before reconnect ``attempt`` (1 = the first retry)."""
-    ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
-    return (rng or random).uniform(0.0, ceiling)
 
 
 def encode_frame(kind: str, **fields: Any) -> str:

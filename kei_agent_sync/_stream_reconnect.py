@@ -34,11 +34,12 @@ from kei_agent.errors import (
     status_error,
 )
 from kei_agent.logging._logger import base_logger
-from kei_agent.messaging import EventCursor, backoff_delay, encode_frame
+from kei_agent.messaging import EventCursor, encode_frame
 from kei_agent.policies.transports import StreamTransport, TransportLadder
 
 from ._backend import PolicyLock, Signal, interruptible
 from ._protocols import protocol_state
+from ._retrying import Retrying
 from ._stream_base import (
     SSE_PATH,
     STREAM_EXTRA,
@@ -225,10 +226,8 @@ class StreamMachine:
                 correlation_id=get_correlation_id(),
             ) from exc
         self._failures += 1
-        delay = backoff_delay(self._failures, retry.base_delay, retry.max_delay)
         retry_after = exc.retry_after if isinstance(exc, Disconnected) else None
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, retry.retry_after_max))
+        delay = Retrying.of(retry, clock=self._shared.clock).reconnect_delay(self._failures, retry_after)
         self._stop.wait(delay)
 
     def _ladder(self) -> TransportLadder:

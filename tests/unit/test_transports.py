@@ -7,15 +7,16 @@ import random
 import pytest
 
 from kei_agent import ProtocolConfig
+from kei_agent.config import RetryConfig
 from kei_agent.messaging import (
     EventCursor,
     SeenIds,
     agent_inbox_subject,
-    backoff_delay,
     decode_frame,
     encode_frame,
     topics_param,
 )
+from kei_agent.policies.retry import RetryPolicy
 from kei_agent.policies.transports import StreamTransport, TransportLadder
 
 from .fakes import FakeClock
@@ -124,11 +125,14 @@ def test_agent_inbox_subjects_are_valid_and_distinct(agent_id: str, subject: str
         agent_inbox_subject("")
 
 
-def test_backoff_is_full_jitter_and_capped() -> None:
-    rng = random.Random(1)
-    delays = [backoff_delay(attempt, 0.5, 4.0, rng) for attempt in range(1, 10)]
+def test_reconnect_backoff_is_full_jitter_capped_and_honours_retry_after() -> None:
+    policy = RetryPolicy(RetryConfig(base_delay=0.5, max_delay=4.0, retry_after_max=10.0), rng=random.Random(1))
+    delays = [policy.reconnect_delay(attempt) for attempt in range(1, 10)]
     assert all(0.0 <= delay <= 4.0 for delay in delays)
-    assert backoff_delay(1, 0.5, 4.0, random.Random(2)) <= 0.5
+    assert len(set(delays)) > 1  # jittered
+    assert RetryPolicy(RetryConfig(base_delay=0.5), rng=random.Random(2)).reconnect_delay(1) <= 0.5
+    assert policy.reconnect_delay(1, retry_after=7.0) == 7.0  # the server's wait, when longer
+    assert policy.reconnect_delay(1, retry_after=600.0) == 10.0  # capped at retry_after_max
 
 
 def test_frames() -> None:
