@@ -496,9 +496,15 @@ def status_error(
 
 
 class APIConnectionError(APIError):
-    """No usable response: the connection could not be made, broke, or the peer spoke garbage."""
+    """No usable response: the connection could not be made, broke, or the peer spoke garbage.
+
+    ``transient`` is ``False`` when trying again cannot help (a TLS certificate that does not
+    verify, a request that cannot be encoded): such a failure was neither retried nor carried
+    over to another protocol.
+    """
 
     default_reason = "connection error"
+    transient: bool = True
 
 
 class APITimeoutError(APIConnectionError):

@@ -733,24 +733,27 @@ class Pipeline:
     def _local_failure(self, error: BaseException, route: _Route, where: str) -> KeiSDKError | None:
         """A failure that retrying or another protocol cannot fix (TLS verification, unsendable header)."""
         tls = _tls_failure(error)
+        failure: APIConnectionError | None = None
         if tls is not None:
             reason = str(tls) or "certificate rejected"
-            return APIConnectionError(
+            failure = APIConnectionError(
                 f"{route.method} {route.wire.path} failed ({route.spec.operation_id}): TLS certificate verification "
                 f"failed for {self._shared.origin}: {reason}; not retried. Check ConnectionConfig.verify "
                 f"(a CA bundle path) or the server's certificate",
                 method=route.method,
                 url=route.wire.path,
             )
-        if isinstance(error, httpx.LocalProtocolError | UnicodeEncodeError):
-            return APIConnectionError(
+        elif isinstance(error, httpx.LocalProtocolError | UnicodeEncodeError):
+            failure = APIConnectionError(
                 f"{route.method} {route.wire.path} failed ({route.spec.operation_id}): the request could not be "
                 f"encoded ({type(error).__name__}); nothing was sent. Check header values for control or "
                 f"non-ASCII characters",
                 method=route.method,
                 url=route.wire.path,
             )
-        return None
+        if failure is not None:
+            failure.transient = False
+        return failure
 
     async def _exchange(
         self,

@@ -47,6 +47,7 @@ from ._stream_base import (
     Connection,
     Disconnected,
     Unavailable,
+    locate,
     missing_transports,
 )
 from ._stream_polling import PollingConnection
@@ -283,6 +284,8 @@ class StreamMachine:
                 # Polling goes through the pipeline: transport-level failures are retried here.
                 if isinstance(exc, APIStatusError) and exc.status_code not in _TRANSIENT_STATUSES:
                     raise
+                if isinstance(exc, APIConnectionError) and not exc.transient:
+                    raise  # a TLS certificate that does not verify: waiting cannot help
                 self._pause(exc)
                 continue
             if connection is None:
@@ -321,6 +324,14 @@ class StreamMachine:
         timeout = httpx.Timeout(connect=base.connect, read=2.0 * self.keepalive + 5.0, write=base.write, pool=base.pool)
         if transport is StreamTransport.SSE:
             return ServerSentEventsConnection.open(self, headers, auth, timeout)
+        # Pin "from now on" to the server's position first: the subscribe frame then resumes from it,
+        # so an event published while the frame is on its way is not lost (as SSE and polling do).
+        try:
+            locate(self)
+        except APIConnectionError as exc:
+            if exc.transient:
+                raise
+            raise Unavailable(str(exc)) from exc
         websocket = WebSocketConnection.open(self, headers, auth, timeout)
         try:
             websocket.send(
