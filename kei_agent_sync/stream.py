@@ -432,6 +432,9 @@ class EventStream:
         self._established: set[StreamTransport] = set()
         self._connection: _Connection | None = None
         self._buffer: deque[models.StreamEvent] = deque()
+        # The resume point as the user sees it: the last event handed out by iteration (the cursor
+        # runs ahead of it while received events wait in the buffer).
+        self._delivered: str | None = since
         self._downgrades: list[tuple[StreamTransport, StreamTransport, str]] = []
         self._stop = Signal()
         self._lock = PolicyLock()
@@ -460,8 +463,11 @@ class EventStream:
 
     @property
     def last_event_id(self) -> str | None:
-        """The id after which the stream resumes (the last event delivered, or the server's position)."""
-        return self.cursor.value
+        """The id after which the stream resumes (the last event delivered, or the server's position).
+
+        Events received but not yet handed out by iteration are not counted: a consumer that stops
+        early and resumes from here sees them again."""
+        return self._delivered if self._buffer else self.cursor.value
 
     @property
     def closed(self) -> bool:
@@ -469,7 +475,7 @@ class EventStream:
         return self._stop.is_set()
 
     def __repr__(self) -> str:
-        return f"EventStream(topics={self.topics!r}, transport={self._transport}, last_event_id={self.cursor.value!r})"
+        return f"EventStream(topics={self.topics!r}, transport={self._transport}, last_event_id={self.last_event_id!r})"
 
     # ---------------------------------------------------------------- iterate
 
@@ -481,7 +487,9 @@ class EventStream:
             if self._stop.is_set():
                 raise StopIteration
             self._receive()
-        return self._buffer.popleft()
+        event = self._buffer.popleft()
+        self._delivered = event.id
+        return event
 
     def __enter__(self) -> EventStream:
         """Connect now (iteration connects otherwise), so events published from here on are seen."""
@@ -573,11 +581,15 @@ class EventStream:
             if not event_id:
                 _log.debug("stream: ignoring an event without id")
                 return
+            before = self.cursor.value
             if not self.cursor.advance(event_id):
                 self.duplicates_dropped += 1
                 return
             try:
-                self._buffer.append(models.StreamEvent.from_dict(dict(raw)))  # type: ignore[arg-type]
+                event = models.StreamEvent.from_dict(dict(raw))  # type: ignore[arg-type]
+                if not self._buffer:
+                    self._delivered = before
+                self._buffer.append(event)
             except (KeyError, ValueError, TypeError, AttributeError) as exc:
                 _log.warning("stream: event {event_id} does not match the spec ({error})", event_id=event_id, error=exc)
         elif kind in ("subscribed", "position"):
