@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import nbformat
@@ -60,7 +61,12 @@ def start_example(name: str, server: ServerHandle, *args: str) -> subprocess.Pop
 
 
 def finish(proc: subprocess.Popen[str]) -> tuple[str, str]:
-    stdout, stderr = proc.communicate(timeout=60)
+    try:
+        stdout, stderr = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        stdout, stderr = proc.communicate()
+        raise AssertionError(f"the example did not finish in 60 s:\n{stdout}\n{stderr}") from None
     assert proc.returncode == 0, stderr
     return stdout, stderr
 
@@ -178,9 +184,15 @@ def outputs(cell: Any) -> str:
     return "\n".join(parts)
 
 
-def test_notebook_runs_with_top_level_await(server: ServerHandle, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_notebook_runs_with_top_level_await(
+    server: ServerHandle, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     for key, value in environment(server).items():
         monkeypatch.setenv(key, value)
+    # The kernel's own directories, apart from whatever else runs IPython on this machine.
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
     notebook = nbformat.read(EXAMPLES / "quickstart.ipynb", as_version=4)
     NotebookClient(
         notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(EXAMPLES)}}
