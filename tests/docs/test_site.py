@@ -158,3 +158,12 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     assert "plan_task" in clients
     assert "execute_action" in clients
     assert (site / "enterprise" / "index.html").exists()
+
+
+@pytest.mark.parametrize("package", ["kei_agent", "kei_agent_async", "kei_agent_sync"])
+def test_the_api_reference_covers_every_public_name(package: str) -> None:
+    text = "\n".join(page.read_text() for page in (DOCS / "reference").glob("*.md"))
+    documented = set(re.findall(r"^::: [\w.]+\.(\w+)", text, re.M)) | set(re.findall(r"^        - (\w+)", text, re.M))
+    module = importlib.import_module(package)
+    missing = [name for name in module.__all__ if not name.startswith("__") and name not in documented]
+    assert missing == []
