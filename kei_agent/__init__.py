@@ -1,16 +1,35 @@
-"""KEI-Agent SDK: the shared core and the public façade.
+"""KEI-Agent SDK: a Python client for the KEI agent platform API.
 
-This package holds what both client flavours share and performs no I/O itself:
+The KEI API lets an agent **plan** a task, **act** on it, **observe** its environment and
+**explain** its reasoning; register itself in the agent registry; exchange messages on the bus;
+discover and use MCP tools; follow the event stream; and report its health. This SDK speaks that
+API, version 1, as written in ``openapi/kei-agent.yaml``::
 
-* ``kei_agent._generated`` - low-level clients and models generated from
-  ``openapi/kei-agent.yaml`` by ``python -m generator`` (never edited by hand).
-* configuration (attrs), the error tree, retry / circuit-breaker / fallback policies,
-  input validation, logging context and the health model (added by later issues).
-* the public names the documentation imports, e.g. ``from kei_agent import
-  UnifiedKeiAgentClient, AgentClientConfig``.
+    from kei_agent import AgentClientConfig
+    from kei_agent_sync import KeiAgentClient          # scripts and notebooks
+    # from kei_agent_async import KeiAgentClient       # asyncio services (also UnifiedKeiAgentClient)
 
-The clients themselves live in :mod:`kei_agent_async` (hand-written) and :mod:`kei_agent_sync`
-(generated from it), so the two flavours cannot drift.
+    with KeiAgentClient(AgentClientConfig(base_url="http://127.0.0.1:8080", api_token="dev-token")) as client:
+        plan = client.plan_task(objective="Write a quarterly report")
+        print(plan)        # PlanResponse(plan_id='plan-...', objective='Write a quarterly report', ...)
+
+This package, :mod:`kei_agent`, is the shared core of both client flavours and performs no I/O:
+
+* configuration (:class:`AgentClientConfig`, :class:`ConnectionConfig`, :class:`RetryConfig`,
+  :class:`ProtocolConfig`, :class:`SecurityConfig`; ``from_env()`` reads the ``KEI_*`` variables);
+* the error tree rooted at :class:`KeiSDKError`;
+* retry, circuit-breaker, routing and fallback policies; secrets (:class:`Secret`); correlation ids;
+* the enterprise layer, loaded on first use: structured logging (:func:`get_logger`,
+  :class:`LogContext`), health checks (:class:`APIHealthCheck`, :class:`DatabaseHealthCheck`, ...),
+  input validation (:class:`InputValidator`) and audit records;
+* ``kei_agent._generated``: the low-level clients and models generated from the spec by
+  ``python -m generator`` (never edited by hand); ``kei_agent.testing``: the reference KEI server
+  (``pip install "kei-agent-py-sdk[server]"``).
+
+The clients live in :mod:`kei_agent_async` (hand-written, for asyncio services) and
+:mod:`kei_agent_sync` (generated from it, for scripts and notebooks): the same class names,
+methods and docstrings, so the two flavours cannot drift. The library is silent by default
+(``configure_logging()`` or ``logger.enable("kei_agent")`` turns its logs on).
 """
 
 from __future__ import annotations

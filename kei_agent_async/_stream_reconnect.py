@@ -89,6 +89,9 @@ class StreamMachine:
         self._established: set[StreamTransport] = set()
         self._connection: Connection | None = None
         self._buffer: deque[models.StreamEvent] = deque()
+        # The resume point as the user sees it: the last event handed out by iteration (the cursor
+        # runs ahead of it while received events wait in the buffer).
+        self._delivered: str | None = since
         self._downgrades: list[tuple[StreamTransport, StreamTransport, str]] = []
         self._stop = Signal()
         self._lock = PolicyLock()
@@ -168,11 +171,15 @@ class StreamMachine:
             if not event_id:
                 _log.debug("stream: ignoring an event without id")
                 return
+            before = self.cursor.value
             if not self.cursor.advance(event_id):
                 self.duplicates_dropped += 1
                 return
             try:
-                self._buffer.append(models.StreamEvent.from_dict(dict(raw)))  # type: ignore[arg-type]
+                event = models.StreamEvent.from_dict(dict(raw))  # type: ignore[arg-type]
+                if not self._buffer:
+                    self._delivered = before
+                self._buffer.append(event)
             except (KeyError, ValueError, TypeError, AttributeError) as exc:
                 _log.warning("stream: event {event_id} does not match the spec ({error})", event_id=event_id, error=exc)
         elif kind in ("subscribed", "position"):

@@ -73,8 +73,11 @@ class EventStream(StreamMachine):
 
     @property
     def last_event_id(self) -> str | None:
-        """The id after which the stream resumes (the last event delivered, or the server's position)."""
-        return self.cursor.value
+        """The id after which the stream resumes (the last event delivered, or the server's position).
+
+        Events received but not yet handed out by iteration are not counted: a consumer that stops
+        early and resumes from here sees them again."""
+        return self._delivered if self._buffer else self.cursor.value
 
     @property
     def closed(self) -> bool:
@@ -82,7 +85,7 @@ class EventStream(StreamMachine):
         return self._stop.is_set()
 
     def __repr__(self) -> str:
-        return f"EventStream(topics={self.topics!r}, transport={self._transport}, last_event_id={self.cursor.value!r})"
+        return f"EventStream(topics={self.topics!r}, transport={self._transport}, last_event_id={self.last_event_id!r})"
 
     # ---------------------------------------------------------------- iterate
 
@@ -94,7 +97,9 @@ class EventStream(StreamMachine):
             if self._stop.is_set():
                 raise StopAsyncIteration
             await self._receive()
-        return self._buffer.popleft()
+        event = self._buffer.popleft()
+        self._delivered = event.id
+        return event
 
     async def __aenter__(self) -> EventStream:
         """Connect now (iteration connects otherwise), so events published from here on are seen."""

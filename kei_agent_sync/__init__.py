@@ -1,5 +1,9 @@
 """The blocking KEI-Agent client, for scripts and Jupyter notebooks (no event loop involved).
 
+``KeiAgentClient`` calls the KEI API (plan, act, observe, explain, registry, bus, MCP tools, event
+stream, health) and returns the generated models; ``with KeiAgentClient(config) as client:`` opens
+one pooled connection and closes it at the end.
+
 Same classes, methods, signatures and docstrings as :mod:`kei_agent_async`. Apart from this file
 and the small ``_backend`` module, the code of this package is generated from
 :mod:`kei_agent_async` by ``python -m generator`` and checked for drift by

@@ -632,6 +632,11 @@ class AgentPager:
         self._done = False
         self.pages_fetched = 0
 
+    def __repr__(self) -> str:
+        """The query and the progress, e.g. ``AgentPager(limit=50, pages_fetched=0)`` (iterate to fetch)."""
+        query = [f"{key}={getattr(value, 'value', value)!r}" for key, value in self._arguments.items()]
+        return f"{type(self).__name__}({', '.join([*query, f'pages_fetched={self.pages_fetched}'])})"
+
     def __iter__(self) -> AgentPager:
         return self
 

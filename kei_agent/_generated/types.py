@@ -2,6 +2,7 @@
 # Change the spec, generator/templates or the generator, then run `nox -s generate`.
 """Contains some shared types for properties"""
 
+import enum
 import warnings
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import IO, Any, BinaryIO, ClassVar, Generic, Literal, TypeVar
@@ -10,8 +11,13 @@ from attrs import define
 
 
 class Unset:
+    """The value of an optional field the server did not send (falsy; prints as ``UNSET``)."""
+
     def __bool__(self) -> Literal[False]:
         return False
+
+    def __repr__(self) -> str:
+        return "UNSET"
 
 
 UNSET: Unset = Unset()
@@ -146,6 +152,62 @@ class ModelMapping:
 
     def __bool__(self) -> bool:
         return True
+
+    def _repr_parts(self) -> list[tuple[str, Any]]:
+        """(prefix, value) pairs of what the model holds: ``name=`` for the set declared fields (by
+        attribute name) and for additional properties whose keys are identifiers, then one ``**``
+        dict of the other additional properties. Unset fields are left out; enums show their value."""
+        parts: list[tuple[str, Any]] = []
+        odd: dict[str, Any] = {}
+        for attr in self._wire_names.values():
+            value = getattr(self, attr)
+            if not isinstance(value, Unset):
+                parts.append((f"{attr}=", _plain(value)))
+        for key, value in self._extra().items():
+            if key in self._wire_names:
+                continue
+            if key.isidentifier():
+                parts.append((f"{key}=", _plain(value)))
+            else:
+                odd[key] = _plain(value)
+        if odd:
+            parts.append(("**", odd))
+        return parts
+
+    def __repr__(self) -> str:
+        """The model as its data, e.g. ``PlanStep(step_id='s1', description='Collect data')``.
+
+        Additional properties appear as further keyword arguments (``**{...}`` for keys that are
+        not Python identifiers), never as an ``additional_properties=`` wrapper.
+        """
+        shown = ", ".join(f"{prefix}{value!r}" for prefix, value in self._repr_parts())
+        return f"{type(self).__name__}({shown})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython / Jupyter display: the same text as :meth:`__repr__`; when it does not fit on one
+        line, one field per line, indented by four spaces per level."""
+        name = type(self).__name__
+        if cycle:
+            printer.text(f"{name}(...)")
+            return
+        parts = self._repr_parts()
+        with printer.group(4, f"{name}(", ""):
+            for index, (prefix, value) in enumerate(parts):
+                printer.breakable("" if index == 0 else " ")
+                printer.text(prefix)
+                printer.pretty(value)
+                if index < len(parts) - 1:
+                    printer.text(",")
+        if parts:
+            printer.breakable("")
+        printer.text(")")
+
+
+def _plain(value: Any) -> Any:
+    """Enum members print as their value (``'completed'``, not ``<ActionStatus.COMPLETED: ...>``)."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
 
 
 __all__ = ["UNSET", "File", "FileTypes", "ModelMapping", "RequestFiles", "Response", "Unset"]

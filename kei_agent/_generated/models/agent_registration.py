@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 T = TypeVar("T", bound="AgentRegistration")
 
 
-@_attrs_define
+@_attrs_define(repr=False)  # ModelMapping.__repr__ prints the data
 class AgentRegistration(ModelMapping):
     """A registration. Closed (`additionalProperties: false`) as a security property: server-managed
     fields (status, tenant, timestamps) cannot be smuggled in (mass assignment).

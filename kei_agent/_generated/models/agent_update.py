@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 T = TypeVar("T", bound="AgentUpdate")
 
 
-@_attrs_define
+@_attrs_define(repr=False)  # ModelMapping.__repr__ prints the data
 class AgentUpdate(ModelMapping):
     """Fields to change. Closed (`additionalProperties: false`) as a security property: the id,
     status, tenant and timestamps are server-managed and cannot be changed by a caller.

@@ -13,7 +13,7 @@ from ..types import ModelMapping
 T = TypeVar("T", bound="AgentUpdateMetadata")
 
 
-@_attrs_define
+@_attrs_define(repr=False)  # ModelMapping.__repr__ prints the data
 class AgentUpdateMetadata(ModelMapping):
     _wire_names: ClassVar[dict[str, str]] = {}
 

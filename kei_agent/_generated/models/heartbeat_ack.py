@@ -15,7 +15,7 @@ from ..types import ModelMapping
 T = TypeVar("T", bound="HeartbeatAck")
 
 
-@_attrs_define
+@_attrs_define(repr=False)  # ModelMapping.__repr__ prints the data
 class HeartbeatAck(ModelMapping):
     """
     Attributes:

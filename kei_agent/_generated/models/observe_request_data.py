@@ -13,7 +13,7 @@ from ..types import ModelMapping
 T = TypeVar("T", bound="ObserveRequestData")
 
 
-@_attrs_define
+@_attrs_define(repr=False)  # ModelMapping.__repr__ prints the data
 class ObserveRequestData(ModelMapping):
     """The observed values."""
 

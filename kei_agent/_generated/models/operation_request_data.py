@@ -13,7 +13,7 @@ from ..types import ModelMapping
 T = TypeVar("T", bound="OperationRequestData")
 
 
-@_attrs_define
+@_attrs_define(repr=False)  # ModelMapping.__repr__ prints the data
 class OperationRequestData(ModelMapping):
     """The operation's input."""
 

@@ -13,7 +13,7 @@ from ..types import UNSET, ModelMapping, Unset
 T = TypeVar("T", bound="PongFrame")
 
 
-@_attrs_define
+@_attrs_define(repr=False)  # ModelMapping.__repr__ prints the data
 class PongFrame(ModelMapping):
     """
     Attributes:

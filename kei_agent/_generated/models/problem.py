@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 T = TypeVar("T", bound="Problem")
 
 
-@_attrs_define
+@_attrs_define(repr=False)  # ModelMapping.__repr__ prints the data
 class Problem(ModelMapping):
     """An RFC 9457 problem document. Extension members are allowed.
 

@@ -14,7 +14,7 @@ from ..types import ModelMapping
 T = TypeVar("T", bound="PublishAck")
 
 
-@_attrs_define
+@_attrs_define(repr=False)  # ModelMapping.__repr__ prints the data
 class PublishAck(ModelMapping):
     """
     Attributes:

@@ -14,7 +14,7 @@ from ..types import UNSET, ModelMapping, Unset
 T = TypeVar("T", bound="Subscription")
 
 
-@_attrs_define
+@_attrs_define(repr=False)  # ModelMapping.__repr__ prints the data
 class Subscription(ModelMapping):
     """
     Attributes:

@@ -13,7 +13,7 @@ from ..types import ModelMapping
 T = TypeVar("T", bound="ToolDescriptorParameters")
 
 
-@_attrs_define
+@_attrs_define(repr=False)  # ModelMapping.__repr__ prints the data
 class ToolDescriptorParameters(ModelMapping):
     """JSON Schema (2020-12) of the tool's parameters."""
 
