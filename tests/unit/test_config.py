@@ -51,6 +51,7 @@ EXPECTED_DEFAULTS = {
         "keepalive_expiry": 30.0,
         "http2": False,
         "verify": True,
+        "transport": "auto",
     },
     RetryConfig: {
         "max_attempts": 3,
@@ -543,6 +544,7 @@ FULL_ENV = {
     "KEI_KEEPALIVE_EXPIRY": "9",
     "KEI_HTTP2": "yes",
     "KEI_VERIFY": "/etc/kei/ca.pem",
+    "KEI_TRANSPORT": " HTTPX ",
     "KEI_MAX_ATTEMPTS": "6",
     "KEI_BASE_DELAY": "0.1",
     "KEI_MAX_DELAY": "2",
@@ -575,6 +577,7 @@ def test_from_env_reads_every_variable():
             keepalive_expiry=9.0,
             http2=True,
             verify="/etc/kei/ca.pem",
+            transport="httpx",
         ),
         retry=RetryConfig(
             max_attempts=6,
