@@ -99,7 +99,7 @@ class _Body(httpx.AsyncByteStream):
 
 
 def _is_upgrade(request: httpx.Request) -> bool:
-    return request.headers.get("upgrade", "").lower() == "websocket"
+    return str(request.headers.get("upgrade", "")).lower() == "websocket"
 
 
 class _AiohttpTransport(httpx.AsyncBaseTransport):
