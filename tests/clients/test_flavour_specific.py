@@ -20,6 +20,7 @@ from kei_agent import (
 )
 from kei_agent.testing import Fault, ServerHandle
 from tests.clients.conftest import TOKEN
+from tests.support.pools import pool_view
 
 
 def config(server: ServerHandle, **overrides: object) -> AgentClientConfig:
@@ -32,8 +33,7 @@ def test_one_hundred_concurrent_async_calls_share_one_bounded_pool(server: Serve
     async def main() -> tuple[set[str], int]:
         async with kei_agent_async.KeiAgentClient(config(server, connection=limits)) as client:
             plans = await asyncio.gather(*(client.plan_task(objective=f"task {i}") for i in range(100)))
-            pool = client._shared.http._transport._pool  # type: ignore[attr-defined]
-            return {plan.plan_id for plan in plans}, len(pool.connections)
+            return {plan.plan_id for plan in plans}, len(pool_view(client._shared.http).connections)
 
     plan_ids, connections = asyncio.run(main())
     assert len(plan_ids) == 100

@@ -29,6 +29,7 @@ from kei_agent._generated import models
 from kei_agent.testing import Fault, ServerHandle, run_server
 from kei_agent_async import KeiAgentClient
 from tests.clients.conftest import TOKEN
+from tests.support.pools import pool_view
 
 pytestmark = pytest.mark.anyio
 
@@ -286,13 +287,13 @@ async def test_close_is_idempotent_and_closed_clients_refuse_calls(server: Serve
 async def test_failed_attempts_leak_no_connections(server: ServerHandle) -> None:
     server.faults.add(Fault.status(503, retry_after=0, route="getHealth", times=6))
     async with make_client(server) as client:
+        seen = []
         for _ in range(2):
             with pytest.raises(InternalServerError):
                 await client.health_check()
+            seen.append(pool_view(client._shared.http).connections)
         await client.health_check()
-        pool = client._shared.http._transport._pool  # type: ignore[attr-defined]
-        idle = [connection.is_idle() for connection in pool.connections]
-        described = [repr(connection) for connection in pool.connections]
+        pool = pool_view(client._shared.http)
     assert server.stats.requests("getHealth") == 7
-    assert idle == [True], described
-    assert "Request Count: 7" in described[0]
+    assert pool.idle == [True]
+    assert seen == [pool.connections, pool.connections]  # one connection carried all 7 requests

@@ -31,6 +31,7 @@ from kei_agent.testing import Fault, ServerHandle
 from kei_agent_sync import KeiAgentClient
 from kei_agent_sync._backend import sleep
 from tests.clients.conftest import TOKEN
+from tests.support.pools import pool_view
 
 pytestmark = pytest.mark.sync
 
@@ -75,25 +76,22 @@ def test_max_connections_bounds_the_pool(server: ServerHandle) -> None:
     server.faults.add(Fault.latency(0.2, route="getHealth"))
     connection = ConnectionConfig(max_connections=2, max_keepalive_connections=2)
     with KeiAgentClient(make_config(server.base_url, connection=connection)) as client:
-        http = client._shared.http
-        pool = http._transport._pool  # type: ignore[attr-defined]
-        assert pool._max_connections == 2
-        assert pool._max_keepalive_connections == 2
+        assert pool_view(client._shared.http).max_connections == 2
         for _ in range(3):
             client.health_check()
-        assert len(pool.connections) == 1
+        assert len(pool_view(client._shared.http).connections) == 1
 
 
 def test_keepalive_expiry_retires_idle_connections(server: ServerHandle) -> None:
     connection = ConnectionConfig(keepalive_expiry=0.1)
     with KeiAgentClient(make_config(server.base_url, connection=connection)) as client:
-        pool = client._shared.http._transport._pool  # type: ignore[attr-defined]
         client.health_check()
-        first = pool.connections[0]
+        first = pool_view(client._shared.http).connections
         sleep(0.3)
         client.health_check()
-        second = pool.connections[0]
-    assert first is not second
+        second = pool_view(client._shared.http).connections
+    assert len(first) == len(second) == 1
+    assert first[0] is not second[0]
 
 
 def test_http2_without_h2_is_a_configuration_error(server: ServerHandle) -> None:
