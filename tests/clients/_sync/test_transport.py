@@ -87,7 +87,8 @@ def test_connection_dropped_mid_response_is_a_protocol_error_resent_under_one_ke
     assert type(caught.value.__cause__) is httpx.RemoteProtocolError
     keys = [headers.get("idempotency-key") for headers in server.stats.all_headers("planTask")]
     assert len(keys) == 3  # every attempt, each of which may have run ...
-    assert keys[0] and set(keys) == {keys[0]}  # ... under the same key: the effect happens once
+    assert keys[0]
+    assert set(keys) == {keys[0]}  # ... under the same key: the effect happens once
 
 
 def test_proxy_from_the_environment_carries_http_calls(server: ServerHandle, env_proxy: ForwardProxy) -> None:
