@@ -67,9 +67,7 @@ async def test_refused_connection_is_a_connection_error_not_a_timeout() -> None:
 
 async def test_slow_answer_is_a_read_timeout(server: ServerHandle) -> None:
     server.faults.add(Fault.latency(2.0, route="getHealth"))
-    config = make_config(
-        server.base_url, connection=ConnectionConfig(timeout=0.2), retry=RetryConfig(max_attempts=1)
-    )
+    config = make_config(server.base_url, connection=ConnectionConfig(timeout=0.2), retry=RetryConfig(max_attempts=1))
     async with KeiAgentClient(config) as client:
         with pytest.raises(APITimeoutError) as caught:
             await client.health_check()
