@@ -9,8 +9,8 @@
 * ``"auto"`` (the default): the ``KEI_TRANSPORT`` environment variable when it is set, otherwise
   ``"aiohttp"`` when the extra is installed (and ``http2`` is off), otherwise ``"httpx"``.
 
-The sync client always uses httpx's own transport and ignores the setting (aiohttp is
-asyncio-only), so one configuration serves both flavours.
+The sync client always uses httpx's own transport and ignores the setting (aiohttp needs an
+event loop), so one configuration serves both flavours.
 
 Whatever the transport, the client is an ``httpx.AsyncClient`` with the same TLS context (CA bundle,
 client certificate), pool limits, timeouts and error types; proxies from the environment
