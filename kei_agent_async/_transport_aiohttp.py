@@ -14,7 +14,8 @@ wraps the transport so errors have the httpx types (and meanings) the pipeline r
   was not sent), a read timeout ``httpx.ReadTimeout``, a refused connection or failed TLS
   handshake ``httpx.ConnectError``, a peer that hung up ``httpx.RemoteProtocolError`` — the
   httpx-aiohttp 0.2 mapping turns every ``ClientConnectionError`` into ``ConnectTimeout``, which
-  would let a request that may have executed be re-sent without an idempotency key.
+  would let a request that may have executed be re-sent without an idempotency key;
+* WebSocket upgrades go through httpx's own transport (see :class:`_AiohttpTransport`).
 
 This file is not rewritten into the sync flavour (``generator/sync_twin.py``): the sync client
 always uses httpx's own transport.

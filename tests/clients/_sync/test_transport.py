@@ -67,6 +67,15 @@ def test_refused_connection_is_a_connection_error_not_a_timeout() -> None:
     assert type(caught.value.__cause__) is httpx.ConnectError
 
 
+def test_untrusted_server_certificate_is_a_connect_error(tls_server: tuple[ServerHandle, Path]) -> None:
+    server, _ca_file = tls_server  # the client does not trust this private CA
+    with KeiAgentClient(make_config(server.base_url, retry=RetryConfig(max_attempts=1))) as client:
+        with pytest.raises(APIConnectionError, match="CERTIFICATE_VERIFY_FAILED") as caught:
+            client.health_check()
+    assert type(caught.value.__cause__) is httpx.ConnectError
+    assert server.stats.requests("getHealth") == 0
+
+
 def test_slow_answer_is_a_read_timeout(server: ServerHandle) -> None:
     server.faults.add(Fault.latency(2.0, route="getHealth"))
     config = make_config(server.base_url, connection=ConnectionConfig(timeout=0.2), retry=RetryConfig(max_attempts=1))
