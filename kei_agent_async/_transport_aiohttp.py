@@ -6,8 +6,8 @@ wraps the transport so errors have the httpx types (and meanings) the pipeline r
 
 * one ``ssl.SSLContext`` (CA bundle, client certificate) for the pool, built by ``_tls``;
 * ``max_connections`` bounds the pool, ``keepalive_expiry`` closes idle connections,
-  ``max_keepalive_connections=0`` disables reuse (aiohttp has no cap on the number of idle
-  connections: any other value keeps up to ``max_connections`` idle connections);
+  ``max_keepalive_connections=0`` or ``keepalive_expiry=0`` disables reuse (aiohttp has no cap on
+  the number of idle connections: any other value keeps up to ``max_connections`` idle ones);
 * cookies stay httpx's business (the session's cookie jar is a no-op) and environment proxies
   are resolved by httpx, which gives each proxy its own transport (see ``_transport``);
 * aiohttp's exceptions become httpx's: a connect timeout is ``httpx.ConnectTimeout`` (the request
@@ -147,7 +147,7 @@ class _AiohttpTransport(httpx.AsyncBaseTransport):
 def _session_factory(ssl_context: ssl.SSLContext, limits: httpx.Limits) -> Callable[[], aiohttp.ClientSession]:
     def create() -> aiohttp.ClientSession:
         # Called on the first request: aiohttp binds the session to the running event loop.
-        reuse = limits.max_keepalive_connections != 0
+        reuse = limits.max_keepalive_connections != 0 and limits.keepalive_expiry != 0
         connector = aiohttp.TCPConnector(
             ssl=ssl_context,
             limit=limits.max_connections or 0,

@@ -58,6 +58,18 @@ def test_an_explicit_transport_wins_over_kei_transport(
     assert kind == (setting if AIOHTTP_FLAVOUR else "httpx")  # the sync client always uses httpx
 
 
+@pytest.mark.parametrize("no_reuse", [{"max_keepalive_connections": 0}, {"keepalive_expiry": 0.0}])
+def test_no_keepalive_closes_each_connection_after_its_call(server: ServerHandle, no_reuse: dict[str, float]) -> None:
+    config = make_config(server.base_url, connection=ConnectionConfig(**no_reuse))  # type: ignore[arg-type]
+    with KeiAgentClient(config) as client:
+        left_open = []
+        for _ in range(3):
+            client.health_check()
+            left_open.append(len(pool_view(client._shared.http).connections))
+    assert left_open == [0, 0, 0]
+    assert server.stats.requests("getHealth") == 3
+
+
 def test_refused_connection_is_a_connection_error_not_a_timeout() -> None:
     config = make_config(f"http://127.0.0.1:{free_port()}", retry=RetryConfig(max_attempts=1))
     with KeiAgentClient(config) as client:
