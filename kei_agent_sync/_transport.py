@@ -6,8 +6,8 @@
 
 * ``"httpx"``: httpx's own transport (httpcore);
 * ``"aiohttp"``: an aiohttp connection pool under the same httpx API (``pip install
-  "kei-agent-py-sdk[aiohttp]"``); several times the calls per second of httpcore at high
-  concurrency (BENCHMARKS.md), HTTP/1.1 only;
+  "kei-agent-py-sdk[aiohttp]"``); less CPU per call than httpcore, the more so the more calls
+  are in flight (BENCHMARKS.md), HTTP/1.1 only;
 * ``"auto"`` (the default): the ``KEI_TRANSPORT`` environment variable when it is set, otherwise
   ``"aiohttp"`` when the extra is installed (and ``http2`` is off), otherwise ``"httpx"``.
 
