@@ -100,7 +100,8 @@ class _Body(httpx.AsyncByteStream):
 
 
 def _is_upgrade(request: httpx.Request) -> bool:
-    return str(request.headers.get("upgrade", "")).lower() == "websocket"
+    # A WebSocket upgrade is a GET; the method test spares the header lookup on every other call.
+    return request.method == "GET" and str(request.headers.get("upgrade", "")).lower() == "websocket"
 
 
 class _AiohttpTransport(httpx.AsyncBaseTransport):
