@@ -68,7 +68,8 @@ def bench(session: nox.Session) -> None:
     """Benchmarks (not part of the test suite): writes BENCHMARKS.md and benchmarks/results.json (~10 min).
 
     Also creates .nox/bench-envs/ (a clean venv with the runtime dependencies only, and one with
-    kei-agent-py-sdk 0.1.0b6, whose import name is also kei_agent). ``nox -s bench -- --quick``: smoke test.
+    kei-agent-py-sdk 0.1.0b6, whose import name is also kei_agent). ``nox -s bench -- --quick``: smoke test;
+    ``nox -s bench -- --only-transports``: only the transport table (httpcore vs aiohttp, ~3 min).
     """
-    session.install("-e", ".[server,otel]")
+    session.install("-e", ".[server,otel,aiohttp]")
     session.run("python", "benchmarks/run.py", *session.posargs)

@@ -11,8 +11,13 @@ Unless the layer is an OpenTelemetry one, ``KEI_OTEL_DISABLED=1`` is set: the de
 (runtime dependencies only) has no OpenTelemetry.
 
 Tasks: ``seq`` (sequential keep-alive calls of plan_task and execute_action: per-call wall
-latency and process CPU), ``tput`` (async only: execute_action at 1/16/64 concurrent calls),
+latency and process CPU), ``tput`` (async only: ``--tput-op`` at 1/16/64 concurrent calls),
 ``rss`` (RSS holding one client, and after ``--rss-calls`` more calls).
+
+Async transport (``--transport``): ``httpx`` (httpx's own transport, httpcore; the default, also for
+our client, whatever its ``transport="auto"`` would choose) or ``aiohttp`` (raw: ``httpx.AsyncClient``
+over httpx-aiohttp's ``AiohttpTransport``; ours: ``ConnectionConfig(transport="aiohttp")``).
+``--pool N`` sets both pool limits (connections, kept alive) to N; without it the defaults apply.
 """
 
 from __future__ import annotations
@@ -148,11 +153,23 @@ def make_sync(variant: str, base_url: str, layer: str) -> tuple[Any, dict[str, C
     }
 
 
-def make_async(variant: str, base_url: str, layer: str) -> tuple[Any, dict[str, Callable[[], Awaitable[Any]]]]:
+def make_async(
+    variant: str, base_url: str, layer: str, transport: str = "httpx", pool: int | None = None
+) -> tuple[Any, dict[str, Callable[[], Awaitable[Any]]]]:
     if variant == "raw-async":
         import httpx
 
-        client = httpx.AsyncClient(base_url=base_url)
+        limits = (
+            httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
+            if pool
+            else httpx.Limits(max_connections=100, max_keepalive_connections=20)
+        )
+        if transport == "aiohttp":
+            from httpx_aiohttp import AiohttpTransport
+
+            client = httpx.AsyncClient(base_url=base_url, transport=AiohttpTransport(limits=limits))
+        else:
+            client = httpx.AsyncClient(base_url=base_url, limits=limits)
         headers = {"Authorization": f"Bearer {TOKEN}"}
 
         def raw(path: str, body: dict[str, Any]) -> Callable[[], Awaitable[Any]]:
@@ -174,10 +191,16 @@ def make_async(variant: str, base_url: str, layer: str) -> tuple[Any, dict[str, 
             "plan": lambda: plan_task.asyncio(client=low, body=PlanRequest.from_dict(PLAN_BODY)),
             "act": lambda: execute_action.asyncio(client=low, body=ActionRequest.from_dict(ACT_BODY)),
         }
-    from kei_agent import AgentClientConfig
+    from kei_agent import AgentClientConfig, ConnectionConfig
     from kei_agent_async import KeiAgentClient
 
-    config = AgentClientConfig(base_url=base_url, api_token=TOKEN, validate_requests=layer != "novalidate")
+    sizes = {"max_connections": pool, "max_keepalive_connections": pool} if pool else {}
+    config = AgentClientConfig(
+        base_url=base_url,
+        api_token=TOKEN,
+        validate_requests=layer != "novalidate",
+        connection=ConnectionConfig(transport=transport, **sizes),
+    )
     kei = KeiAgentClient(config)
     if layer == "operations":
         ops = kei.operations
@@ -255,12 +278,20 @@ def main() -> None:
     parser.add_argument("--levels", default="1,16,64")
     parser.add_argument("--tput-calls", type=int, default=1280)
     parser.add_argument("--rss-calls", type=int, default=10000)
+    parser.add_argument("--transport", choices=["httpx", "aiohttp"], default="httpx", help="async transport")
+    parser.add_argument("--pool", type=int, default=None, help="pool limits (connections = kept alive)")
+    parser.add_argument("--tput-op", choices=list(OPS), default="act", help="the call of the tput task")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     tasks = args.tasks.split(",")
     levels = [int(x) for x in args.levels.split(",")]
     is_async = args.variant.endswith("async")
-    result: dict[str, Any] = {"variant": args.variant, "layer": args.layer, "python": sys.version.split()[0]}
+    result: dict[str, Any] = {
+        "variant": args.variant,
+        "layer": args.layer,
+        "python": sys.version.split()[0],
+        "transport": args.transport,
+    }
 
     with tempfile.TemporaryDirectory() as workdir:
         info = setup_layer(args.layer, workdir)
@@ -297,16 +328,17 @@ def _run_sync(args: argparse.Namespace, tasks: list[str]) -> dict[str, Any]:
 
 async def _run_async(args: argparse.Namespace, tasks: list[str], levels: list[int]) -> dict[str, Any]:
     result: dict[str, Any] = {}
+    transport = {"transport": args.transport, "pool": args.pool}
     if "seq" in tasks:
-        client, calls = make_async(args.variant, args.ref_url, args.layer)
+        client, calls = make_async(args.variant, args.ref_url, args.layer, **transport)
         async with client:
             result["seq"] = await seq_async(calls, args.warmup, args.n)
     if "tput" in tasks:
-        client, calls = make_async(args.variant, args.fast_url, args.layer)
+        client, calls = make_async(args.variant, args.fast_url, args.layer, **transport)
         async with client:
-            result["tput"] = await throughput(calls["act"], levels, args.tput_calls)
+            result["tput"] = await throughput(calls[args.tput_op], levels, args.tput_calls)
     if "rss" in tasks:
-        client, calls = make_async(args.variant, args.fast_url, args.layer)
+        client, calls = make_async(args.variant, args.fast_url, args.layer, **transport)
         async with client:
             for _ in range(50):
                 await calls["plan"]()

@@ -215,8 +215,86 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
         }
         for name, runs in server.items()
     }
+    out["transports"] = summarize_transports(results)
     out["targets"] = target_rows(out, results)
     return out
+
+
+TRANSPORT_TITLES = {
+    "raw-async/httpx": "raw `httpx.AsyncClient` (httpcore)",
+    "raw-async/aiohttp": "raw `httpx.AsyncClient` + httpx-aiohttp transport",
+    "kei-async/httpx": 'ours, `transport="httpx"` (httpcore)',
+    "kei-async/aiohttp": 'ours, `transport="aiohttp"`',
+}
+
+
+def summarize_transports(results: dict[str, Any]) -> dict[str, Any]:
+    """The transport table: calls/s and CPU per call per job and level; ratios taken per round."""
+    runs = results.get("transports") or {}
+    out: dict[str, Any] = {"jobs": {}, "ratios": {}, "errors": {}}
+    for job, job_runs in runs.items():
+        out["jobs"][job] = {
+            level: {m: agg(per_round(job_runs, "tput", level, m)) for m in ("calls_per_s", "cpu_ms")}
+            for level in LEVELS
+        }
+        errors = [run["error"] for run in job_runs if isinstance(run, dict) and "error" in run]
+        if errors:
+            out["errors"][job] = errors
+
+    def calls(job: str, level: str) -> list[float | None]:
+        return per_round(runs.get(job), "tput", level, "calls_per_s")
+
+    for level in LEVELS:
+        out["ratios"][f"ours_vs_raw_aiohttp_{level}"] = agg(
+            paired(calls("kei-async/aiohttp", level), calls("raw-async/aiohttp", level), ratio)
+        )
+        out["ratios"][f"ours_vs_raw_httpx_{level}"] = agg(
+            paired(calls("kei-async/httpx", level), calls("raw-async/httpx", level), ratio)
+        )
+        out["ratios"][f"aiohttp_vs_httpx_ours_{level}"] = agg(
+            paired(calls("kei-async/aiohttp", level), calls("kei-async/httpx", level), ratio)
+        )
+    return out
+
+
+def transport_section(t: dict[str, Any]) -> str:
+    """The transport table of BENCHMARKS.md (also printed by ``run.py --only-transports``)."""
+    if not t.get("jobs"):
+        return ""
+    rows = []
+    for job, title in TRANSPORT_TITLES.items():
+        fig = t["jobs"].get(job)
+        if not fig:
+            continue
+        for level in LEVELS:
+            rows.append([title, level, fmt_int(fig[level]["calls_per_s"]), fmt(fig[level]["cpu_ms"], 3)])
+    text = "## Async transports (minimal server; plan_task)\n\n"
+    text += table(["client", "in flight", "calls/s", "client CPU per call, ms"], rows) + "\n\n"
+    ratio_rows = [
+        [
+            level,
+            fmt(t["ratios"][f"ours_vs_raw_aiohttp_{level}"]),
+            fmt(t["ratios"][f"ours_vs_raw_httpx_{level}"]),
+            fmt(t["ratios"][f"aiohttp_vs_httpx_ours_{level}"], 1),
+        ]
+        for level in LEVELS
+    ]
+    text += (
+        table(
+            ["in flight", "ours ÷ raw, both on aiohttp", "ours ÷ raw, both on httpcore", "ours: aiohttp ÷ httpcore"],
+            ratio_rows,
+        )
+        + "\n\n"
+    )
+    text += (
+        "Calls/s ratios, taken per round. Every variant runs in its own process per round (rotating order), "
+        "with pool limits = 64 (connections and kept alive) so no level re-opens connections; each level: a "
+        f"warm-up, then the calls spread over N tasks on one event loop. Targets: ours ≥ 0.85{X} raw on aiohttp "
+        f"at 1/16/64, and ours on aiohttp ≥ 5{X} ours on httpcore at 64.\n"
+    )
+    if t.get("errors"):
+        text += "\nErrors: " + "; ".join(f"{job}: {errs[0]}" for job, errs in t["errors"].items()) + "\n"
+    return text
 
 
 def med(a: dict[str, float] | None) -> float | None:
@@ -243,6 +321,23 @@ def target_rows(s: dict[str, Any], results: dict[str, Any]) -> list[dict[str, An
         )
     t64 = med(dig(s, "ratios_raw", "async", "tput_64"))
     add("async throughput at 64 concurrent vs raw httpx", f"≥ 0.9{X}", t64, t64 is not None and t64 >= 0.9, _x(t64))
+    aio = [med(dig(s, "transports", "ratios", f"ours_vs_raw_aiohttp_{level}")) for level in LEVELS]
+    worst = min((v for v in aio if v is not None), default=None)
+    add(
+        "async plan_task calls/s on aiohttp vs raw httpx on aiohttp (1/16/64 in flight)",
+        f"≥ 0.85{X}",
+        worst,
+        worst is not None and None not in aio and worst >= 0.85,
+        " / ".join(_x(v) for v in aio),
+    )
+    gain = med(dig(s, "transports", "ratios", "aiohttp_vs_httpx_ours_64"))
+    add(
+        "async plan_task calls/s at 64 in flight: aiohttp vs our httpcore figure",
+        f"≥ 5{X}",
+        gain,
+        gain is not None and gain >= 5,
+        _x(gain, 1),
+    )
     for flavour in ("async", "sync"):
         speed = med(dig(s, "ratios_peer", flavour, "act_latency"))
         add(
@@ -470,6 +565,10 @@ def markdown(results: dict[str, Any]) -> str:
         "warm-up that opens the connections. Both clients use httpx's default pool limits "
         "(100 connections, 20 kept alive), so at 64 concurrent some connections are re-opened.\n"
     )
+
+    transports = transport_section(s.get("transports") or {})
+    if transports:
+        add(transports)
 
     add("## Optional layers (async client unless noted; CPU per call relative to the defaults)\n")
     rows = []

@@ -389,6 +389,28 @@ def phase_clients(settings: Settings, ref_url: str, fast_url: str, peer: str | N
     return out
 
 
+#: The transport table: (job, variant, transport); our plan_task next to raw httpx, on each transport.
+TRANSPORT_JOBS = [
+    ("raw-async/httpx", "raw-async", "httpx"),
+    ("raw-async/aiohttp", "raw-async", "aiohttp"),
+    ("kei-async/httpx", "kei-async", "httpx"),
+    ("kei-async/aiohttp", "kei-async", "aiohttp"),
+]
+TRANSPORT_POOL = 64  # pool limits = the highest concurrency: no connection is re-opened at any level
+
+
+def phase_transports(settings: Settings, fast_url: str) -> dict[str, list[Any]]:
+    """plan_task at 1/16/64 in flight: raw httpx and our async client, on httpcore and on aiohttp."""
+    out: dict[str, list[Any]] = {name: [] for name, *_ in TRANSPORT_JOBS}
+    for r in range(settings.rounds):
+        log(f"transports: round {r + 1}/{settings.rounds} ({len(TRANSPORT_JOBS)} processes)")
+        for name, variant, transport in rotate(TRANSPORT_JOBS, r):
+            args = [variant, "--tasks", "tput", "--fast-url", fast_url, "--tput-calls", str(settings.tput_calls)]
+            args += ["--tput-op", "plan", "--transport", transport, "--pool", str(TRANSPORT_POOL)]
+            out[name].append(run_worker(sys.executable, "bench_clients.py", args))
+    return out
+
+
 def phase_rss(settings: Settings, fast_url: str) -> dict[str, list[Any]]:
     """RSS holding one client and after --rss-calls calls; two processes at a time (memory only)."""
     log(f"RSS growth over {settings.rss_calls} calls (minimal server)")
@@ -497,6 +519,9 @@ def main() -> None:
     parser.add_argument("--md", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--no-peer", action="store_true", help=f"skip {PEER}")
     parser.add_argument("--report-only", action="store_true", help="rewrite the report from the JSON file")
+    parser.add_argument(
+        "--only-transports", action="store_true", help="run only the transport table (report: that section)"
+    )
     args = parser.parse_args()
     if args.report_only:
         results = json.loads(args.json.read_text())
@@ -505,6 +530,15 @@ def main() -> None:
     settings = Settings(args.rounds, args.quick)
     started = time.monotonic()
     results: dict[str, Any] = {"machine": machine(), "settings": vars(settings), "quick": args.quick}
+    if args.only_transports:
+        results["versions"] = {"bench": versions(sys.executable, ["httpx", "httpcore", "aiohttp", "httpx-aiohttp"])}
+        with tempfile.TemporaryDirectory() as tmp, server_process(sys.executable, "ref") as ref_url:
+            responses = Path(tmp) / "responses.json"
+            record_responses(ref_url, responses)
+            with server_process(sys.executable, "fast", "--responses", str(responses)) as fast_url:
+                results["transports"] = phase_transports(settings, fast_url)
+        print(report.transport_section(report.summarize_transports(results)))
+        return
     args.envs.mkdir(parents=True, exist_ok=True)
 
     clean = prepare_clean_env(args.envs)
@@ -516,6 +550,7 @@ def main() -> None:
             log(f"{PEER} unavailable, its rows are skipped: {exc}")
             results["peer_error"] = str(exc)[-2000:]
     packages = ["kei-agent-py-sdk", "httpx", "httpcore", "h11", "anyio", "attrs", "cattrs", "loguru"]
+    packages += ["aiohttp", "httpx-aiohttp"]
     server_packages = ["uvicorn", "httptools", "starlette", "opentelemetry-api", "opentelemetry-sdk", "trio", "uvloop"]
     results["versions"] = {
         "bench": versions(sys.executable, packages + server_packages),
@@ -531,6 +566,7 @@ def main() -> None:
             results["imports"] = phase_imports(settings, clean, peer)
             results["server"] = phase_server(settings, ref_url, fast_url)
             results["clients"] = phase_clients(settings, ref_url, fast_url, peer)
+            results["transports"] = phase_transports(settings, fast_url)
             results["rss"] = phase_rss(settings, fast_url)
             results.update(phase_profile(settings, fast_url, responses))
 

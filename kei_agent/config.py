@@ -74,6 +74,10 @@ def _to_auth_type(value: AuthType | str) -> AuthType:
     return cast("AuthType", value)
 
 
+def _to_transport(value: str) -> str:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
 def _copy_headers(value: Mapping[str, str]) -> Mapping[str, str]:
     return dict(value) if isinstance(value, Mapping) else value
 
@@ -172,6 +176,15 @@ class ConnectionConfig:
             "MAX_RESPONSE_BYTES",
         ),
     )
+    transport: str = attrs.field(
+        default="auto",
+        converter=_to_transport,
+        metadata=_setting(
+            "Async connection pool: auto (KEI_TRANSPORT, else aiohttp when the aiohttp extra is installed, "
+            "else httpx), httpx or aiohttp. The sync client always uses httpx.",
+            "TRANSPORT",
+        ),
+    )
 
     def __attrs_post_init__(self) -> None:
         raise_if(self._problems(values_of(self), self._section), f"Invalid {type(self).__name__}")
@@ -198,6 +211,12 @@ class ConnectionConfig:
                 "verify",
                 f"must be true, false, 'system' or a CA bundle path, got {show(verify)}",
                 "use true (the default), 'system' (the OS trust store) or the path of a PEM CA bundle",
+            )
+        if values.get("transport", "auto") not in ("auto", "httpx", "aiohttp"):
+            check.add(
+                "transport",
+                f"must be auto, httpx or aiohttp, got {show(values.get('transport'))}",
+                "use auto (the default), httpx, or aiohttp (pip install 'kei-agent-py-sdk[aiohttp]')",
             )
         return check.problems
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import ssl
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
 from types import TracebackType
 from typing import Any, Generic, TypeAlias, TypeVar, cast
@@ -16,6 +17,7 @@ from typing import Any, Generic, TypeAlias, TypeVar, cast
 import httpx
 
 __all__ = [
+    "AIOHTTP_FLAVOUR",
     "AuthFlow",
     "InFlight",
     "PolicyLock",
@@ -25,6 +27,7 @@ __all__ = [
     "WorkQueue",
     "Worker",
     "abort_stream",
+    "aiohttp_transport",
     "call_handler",
     "call_maybe_async",
     "gather_with_timeouts",
@@ -40,6 +43,19 @@ T = TypeVar("T")
 
 AuthFlow: TypeAlias = AsyncGenerator[httpx.Request, httpx.Response]
 """What an ``httpx.Auth`` flow of this flavour returns."""
+
+
+#: This flavour can use the aiohttp connection pool (``ConnectionConfig.transport``; see ``_transport``).
+AIOHTTP_FLAVOUR = True
+
+
+def aiohttp_transport(
+    *, ssl_context: ssl.SSLContext, limits: httpx.Limits, proxy: httpx.Proxy | None
+) -> httpx.AsyncBaseTransport:
+    """An httpx transport over an aiohttp pool (the ``aiohttp`` extra; imported on first use)."""
+    from ._transport_aiohttp import aiohttp_transport as build
+
+    return build(ssl_context=ssl_context, limits=limits, proxy=proxy)
 
 
 async def sleep(seconds: float) -> None:

@@ -753,6 +753,7 @@ class Pipeline:
             )
         if failure is not None:
             failure.transient = False
+            failure.__cause__ = error
         return failure
 
     async def _exchange(

@@ -12,15 +12,17 @@ import http.server
 import inspect
 import queue
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from types import TracebackType
-from typing import Any, Generic, TypeAlias, TypeVar
+from typing import Any, Generic, NoReturn, TypeAlias, TypeVar
 
 import httpx
 
 __all__ = [
+    "AIOHTTP_FLAVOUR",
     "AuthFlow",
     "InFlight",
     "PolicyLock",
@@ -30,6 +32,7 @@ __all__ = [
     "WorkQueue",
     "Worker",
     "abort_stream",
+    "aiohttp_transport",
     "call_handler",
     "call_maybe_async",
     "gather_with_timeouts",
@@ -45,6 +48,16 @@ T = TypeVar("T")
 
 AuthFlow: TypeAlias = Generator[httpx.Request, httpx.Response, None]
 """What an ``httpx.Auth`` flow of this flavour returns."""
+
+
+#: The sync client always uses httpx's own transport: ``ConnectionConfig.transport`` is ignored
+#: (aiohttp is asyncio-only), so one configuration serves both flavours.
+AIOHTTP_FLAVOUR = False
+
+
+def aiohttp_transport(*, ssl_context: ssl.SSLContext, limits: httpx.Limits, proxy: httpx.Proxy | None) -> NoReturn:
+    """Not available in the sync flavour (never called: ``AIOHTTP_FLAVOUR`` is false)."""
+    raise AssertionError("the sync client has no aiohttp transport")
 
 
 def sleep(seconds: float) -> None:

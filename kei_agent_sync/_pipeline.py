@@ -755,6 +755,7 @@ class Pipeline:
             )
         if failure is not None:
             failure.transient = False
+            failure.__cause__ = error
         return failure
 
     def _exchange(

@@ -27,7 +27,8 @@ from ._compat import LegacyClientMixin
 from ._operations import Operations
 from ._pipeline import CallOptions, Pipeline, SharedState, as_protocol
 from ._protocols import protocol_state
-from ._tls import TLSDiagnosticsTransport, build_ssl_context, require_tls_for_credentials, uses_client_certificate
+from ._tls import require_tls_for_credentials
+from ._transport import open_pool
 from .auth import KeiAuth, build_auth
 from .bus import Subscription
 from .stream import EventStream
@@ -86,30 +87,16 @@ class KeiAgentClient(LegacyClientMixin):
         auth = build_auth(config, security_config)
         if auth is not None:
             require_tls_for_credentials(config.base_url, "credentials")
-        verify = build_ssl_context(config.connection.verify, security_config)
         audit = AuditTrail(config, auth) if security_config.audit_enabled else None
         connection = config.connection
         if connection.http2 and not _h2_installed():
             raise ConfigurationError(
                 [FieldProblem("connection.http2", "HTTP/2 needs the h2 package: pip install 'httpx[http2]'")]
             )
-        limits = httpx.Limits(
-            max_connections=connection.max_connections,
-            max_keepalive_connections=connection.max_keepalive_connections,
-            keepalive_expiry=connection.keepalive_expiry,
-        )
-        if transport is None and config.base_url.lower().startswith("https://"):
-            transport = TLSDiagnosticsTransport(
-                httpx.HTTPTransport(verify=verify, http2=connection.http2, limits=limits),
-                presents_certificate=uses_client_certificate(security_config),
-            )
-        http = httpx.Client(
-            base_url=config.base_url,
-            timeout=httpx.Timeout(connection.timeout, connect=connection.connect_timeout),
-            limits=limits,
-            http2=connection.http2,
-            verify=verify,
-            follow_redirects=False,
+        http = open_pool(
+            config.base_url,
+            connection,
+            security_config,
             transport=transport,
             event_hooks={"request": [audit.on_request], "response": [audit.on_response]} if audit else None,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +14,27 @@ import trustme
 from kei_agent.testing import ServerHandle, TLSConfig, run_server
 from tests.support.oidc import AUDIENCE, OIDCProvider, run_oidc_provider
 from tests.support.pki import PKI, make_pki
+from tests.support.proxy import ForwardProxy, run_forward_proxy
 
 TOKEN = "scenario-token"
+
+#: The async scenarios run once per transport of the async client (``ConnectionConfig.transport``);
+#: ``KEI_TRANSPORT=httpx`` (or ``aiohttp``) in the environment runs them on that one only.
+ASYNC_TRANSPORTS = (os.environ["KEI_TRANSPORT"],) if os.environ.get("KEI_TRANSPORT") else ("httpx", "aiohttp")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.path.parent.name == "_async":
+        metafunc.parametrize("kei_transport", ASYNC_TRANSPORTS, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def kei_transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str | None:
+    """The transport the async scenarios run on (``KEI_TRANSPORT``, which ``transport="auto"`` reads)."""
+    transport: str | None = getattr(request, "param", None)
+    if transport is not None:
+        monkeypatch.setenv("KEI_TRANSPORT", transport)
+    return transport
 
 
 @pytest.fixture
@@ -40,6 +60,18 @@ def tls_server(tls_ca: trustme.CA, tmp_path: Path) -> Iterator[tuple[ServerHandl
     tls_ca.cert_pem.write_to_path(str(ca_file))
     with run_server(tokens=[TOKEN], tls=TLSConfig(certfile=cert_file, keyfile=key_file)) as handle:
         yield handle, ca_file
+
+
+@pytest.fixture
+def env_proxy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ForwardProxy]:
+    """A forward proxy (pproxy) named by ``HTTP_PROXY`` and ``HTTPS_PROXY``, ``NO_PROXY`` unset."""
+    with run_forward_proxy(tmp_path / "proxy.log") as proxy:
+        for name in ("no_proxy", "all_proxy", "http_proxy", "https_proxy"):
+            monkeypatch.delenv(name, raising=False)
+            monkeypatch.delenv(name.upper(), raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        yield proxy
 
 
 @pytest.fixture

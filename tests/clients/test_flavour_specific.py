@@ -28,9 +28,10 @@ def config(server: ServerHandle | str, **overrides: object) -> AgentClientConfig
     return AgentClientConfig(base_url=url, api_token=TOKEN, **overrides)  # type: ignore[arg-type]
 
 
-def test_one_hundred_concurrent_async_calls_share_one_bounded_pool(server: ServerHandle) -> None:
+@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
+def test_one_hundred_concurrent_async_calls_share_one_bounded_pool(server: ServerHandle, transport: str) -> None:
     server.faults.add(Fault.latency(0.05, route="planTask"))  # the calls overlap: the pool fills up
-    limits = ConnectionConfig(max_connections=10, max_keepalive_connections=10)
+    limits = ConnectionConfig(max_connections=10, max_keepalive_connections=10, transport=transport)
 
     async def main() -> set[str]:
         async with kei_agent_async.KeiAgentClient(config(counter.url, connection=limits)) as client:
@@ -68,11 +69,12 @@ def test_sync_client_works_inside_a_running_event_loop(server: ServerHandle) -> 
     assert asyncio.run(notebook_cell()) == "from a notebook"
 
 
-def test_async_close_lets_calls_in_progress_finish(server: ServerHandle) -> None:
+@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
+def test_async_close_lets_calls_in_progress_finish(server: ServerHandle, transport: str) -> None:
     server.faults.add(Fault.latency(0.3, route="getHealth"))
 
     async def main() -> str:
-        client = kei_agent_async.KeiAgentClient(config(server))
+        client = kei_agent_async.KeiAgentClient(config(server, connection=ConnectionConfig(transport=transport)))
         call = asyncio.create_task(client.health_check())
         await asyncio.sleep(0.05)
         await client.close(timeout=5.0)
@@ -81,12 +83,14 @@ def test_async_close_lets_calls_in_progress_finish(server: ServerHandle) -> None
     assert asyncio.run(main()) == "healthy"
 
 
-def test_async_close_cuts_off_calls_after_its_timeout(server: ServerHandle) -> None:
+@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
+def test_async_close_cuts_off_calls_after_its_timeout(server: ServerHandle, transport: str) -> None:
     server.faults.add(Fault.latency(3.0, route="getHealth"))
     retry = RetryConfig(max_attempts=1)
 
     async def main() -> BaseException | None:
-        client = kei_agent_async.KeiAgentClient(config(server, retry=retry))
+        connection = ConnectionConfig(transport=transport)
+        client = kei_agent_async.KeiAgentClient(config(server, retry=retry, connection=connection))
         call = asyncio.create_task(client.health_check())
         await asyncio.sleep(0.05)
         await client.close(timeout=0.1)

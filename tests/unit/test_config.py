@@ -52,6 +52,7 @@ EXPECTED_DEFAULTS = {
         "http2": False,
         "verify": True,
         "max_response_bytes": 32 * 1024 * 1024,
+        "transport": "auto",
     },
     RetryConfig: {
         "max_attempts": 3,
@@ -550,6 +551,7 @@ FULL_ENV = {
     "KEI_HTTP2": "yes",
     "KEI_VERIFY": "/etc/kei/ca.pem",
     "KEI_MAX_RESPONSE_BYTES": "1048576",
+    "KEI_TRANSPORT": " HTTPX ",
     "KEI_MAX_ATTEMPTS": "6",
     "KEI_BASE_DELAY": "0.1",
     "KEI_MAX_DELAY": "2",
@@ -583,6 +585,7 @@ def test_from_env_reads_every_variable():
             http2=True,
             verify="/etc/kei/ca.pem",
             max_response_bytes=1048576,
+            transport="httpx",
         ),
         retry=RetryConfig(
             max_attempts=6,

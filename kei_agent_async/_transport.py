@@ -1,0 +1,136 @@
+"""The client's connection pool: which transport carries the httpx requests, built once per client.
+
+``ConnectionConfig.transport`` chooses it (``KEI_TRANSPORT`` in the environment):
+
+* ``"httpx"``: httpx's own transport (httpcore);
+* ``"aiohttp"``: an aiohttp connection pool under the same httpx API (``pip install
+  "kei-agent-py-sdk[aiohttp]"``); less CPU per call than httpcore, the more so the more calls
+  are in flight (BENCHMARKS.md), HTTP/1.1 only;
+* ``"auto"`` (the default): the ``KEI_TRANSPORT`` environment variable when it is set, otherwise
+  ``"aiohttp"`` when the extra is installed (and ``http2`` is off), otherwise ``"httpx"``.
+
+The sync client always uses httpx's own transport and ignores the setting (aiohttp needs an
+event loop), so one configuration serves both flavours.
+
+Whatever the transport, the client is an ``httpx.AsyncClient`` with the same TLS context (CA bundle,
+client certificate), pool limits, timeouts and error types; proxies from the environment
+(``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, ``NO_PROXY``) are resolved by httpx, which gives
+each proxy a transport of the chosen kind.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import ssl
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from kei_agent.config import ConnectionConfig, SecurityConfig
+from kei_agent.errors import ConfigurationError, FieldProblem
+
+from ._backend import AIOHTTP_FLAVOUR, aiohttp_transport
+from ._tls import TLSDiagnosticsTransport, build_ssl_context, uses_client_certificate
+
+__all__ = ["TRANSPORTS", "TRANSPORT_ENV", "aiohttp_installed", "choose_transport", "open_pool"]
+
+#: The environment variable ``transport="auto"`` consults first.
+TRANSPORT_ENV = "KEI_TRANSPORT"
+#: The values of ``ConnectionConfig.transport``.
+TRANSPORTS = ("auto", "httpx", "aiohttp")
+AIOHTTP_EXTRA = "pip install 'kei-agent-py-sdk[aiohttp]'"
+
+
+def aiohttp_installed() -> bool:
+    """Whether the ``aiohttp`` extra (httpx-aiohttp and aiohttp) is installed."""
+    return importlib.util.find_spec("httpx_aiohttp") is not None and importlib.util.find_spec("aiohttp") is not None
+
+
+def choose_transport(connection: ConnectionConfig, environ: Mapping[str, str] | None = None) -> str:
+    """``"httpx"`` or ``"aiohttp"``: the transport ``connection`` asks for (see the module docstring).
+
+    An unusable request (unknown ``KEI_TRANSPORT`` value, extra not installed, ``http2`` with
+    aiohttp) raises ``ConfigurationError`` naming the setting and the fix.
+    """
+    if not AIOHTTP_FLAVOUR:
+        return "httpx"
+    setting, where = connection.transport, "connection.transport"
+    if setting == "auto":
+        value = (os.environ if environ is None else environ).get(TRANSPORT_ENV, "").strip().lower()
+        if value and value not in TRANSPORTS:
+            raise ConfigurationError(
+                [FieldProblem(TRANSPORT_ENV, f"must be one of {', '.join(TRANSPORTS)}", "use httpx or aiohttp")],
+                title="Invalid environment",
+            )
+        if value:
+            setting, where = value, TRANSPORT_ENV
+    if setting == "auto":
+        return "aiohttp" if aiohttp_installed() and not connection.http2 else "httpx"
+    if setting == "aiohttp":
+        problems = []
+        if not aiohttp_installed():
+            problems.append(FieldProblem(where, "aiohttp needs the aiohttp extra", AIOHTTP_EXTRA))
+        if connection.http2:
+            problems.append(FieldProblem(where, "aiohttp speaks HTTP/1.1 only", "use transport='httpx' for http2=True"))
+        if problems:
+            raise ConfigurationError(problems, title="Unusable transport")
+    return setting
+
+
+class _PooledClient(httpx.AsyncClient):
+    """``httpx.AsyncClient`` whose pool (and each environment proxy's pool) comes from ``network``."""
+
+    def __init__(self, network: Callable[[httpx.Proxy | None], httpx.AsyncBaseTransport], **kwargs: Any) -> None:
+        self._network = network
+        super().__init__(**kwargs)
+
+    def _init_transport(
+        self, *args: Any, transport: httpx.AsyncBaseTransport | None = None, **kwargs: Any
+    ) -> httpx.AsyncBaseTransport:
+        return transport if transport is not None else self._network(None)
+
+    def _init_proxy_transport(self, proxy: httpx.Proxy, *args: Any, **kwargs: Any) -> httpx.AsyncBaseTransport:
+        return self._network(proxy)
+
+
+def open_pool(
+    base_url: str,
+    connection: ConnectionConfig,
+    security: SecurityConfig,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
+) -> httpx.AsyncClient:
+    """The client's one ``httpx.AsyncClient``; ``transport`` replaces the network (transport edge-case tests)."""
+    kind = choose_transport(connection)
+    context = build_ssl_context(connection.verify, security, always=True)
+    assert isinstance(context, ssl.SSLContext)
+    limits = httpx.Limits(
+        max_connections=connection.max_connections,
+        max_keepalive_connections=connection.max_keepalive_connections,
+        keepalive_expiry=connection.keepalive_expiry,
+    )
+    diagnose = base_url.lower().startswith("https://")
+    presents_certificate = uses_client_certificate(security)
+
+    def network(proxy: httpx.Proxy | None) -> httpx.AsyncBaseTransport:
+        inner: httpx.AsyncBaseTransport
+        if kind == "aiohttp":
+            inner = aiohttp_transport(ssl_context=context, limits=limits, proxy=proxy)
+        else:
+            inner = httpx.AsyncHTTPTransport(verify=context, http2=connection.http2, limits=limits, proxy=proxy)
+        return TLSDiagnosticsTransport(inner, presents_certificate=presents_certificate) if diagnose else inner
+
+    return _PooledClient(
+        network,
+        base_url=base_url,
+        timeout=httpx.Timeout(connection.timeout, connect=connection.connect_timeout),
+        limits=limits,
+        http2=connection.http2,
+        verify=context,
+        follow_redirects=False,
+        transport=transport,
+        event_hooks=dict(event_hooks) if event_hooks else None,
+    )
