@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import inspect
+import threading
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
 from types import TracebackType
 from typing import Any, Generic, TypeAlias, TypeVar, cast
@@ -17,6 +19,7 @@ import httpx
 
 __all__ = [
     "AuthFlow",
+    "BlockingPool",
     "InFlight",
     "PolicyLock",
     "ProbeServer",
@@ -110,18 +113,79 @@ async def offload(function: Callable[[], T], timeout: float) -> T:
     return await asyncio.wait_for(asyncio.to_thread(function), timeout)
 
 
-async def call_maybe_async(function: Callable[[], T | Awaitable[T]], timeout: float | None = None) -> T:
-    """Call a user-supplied function that may be a coroutine function.
+class BlockingPool:
+    """At most ``max_workers`` daemon threads of our own for blocking calls.
 
-    A coroutine function (or any function returning an awaitable) is awaited; with ``timeout``, a
-    plain function is taken to block and runs in a worker thread (see :func:`offload`).
+    Never the event loop's default executor: a blocking call that hangs (a token endpoint that
+    trickles bytes) occupies one of these threads, not one the application's ``asyncio.to_thread``
+    needs. When every worker is still busy, :meth:`run` fails at once with ``TimeoutError``
+    instead of starting another thread. Daemon threads do not hold up interpreter exit.
+    """
+
+    __slots__ = ("_busy", "_name")
+
+    def __init__(self, name: str, max_workers: int = 1) -> None:
+        self._name = name
+        self._busy = threading.BoundedSemaphore(max_workers)
+
+    async def run(self, function: Callable[[], T], timeout: float) -> T:
+        """Run ``function()`` in a worker (context propagated); wait at most ``timeout`` seconds."""
+        if not self._busy.acquire(blocking=False):
+            raise TimeoutError(f"every {self._name} worker is still busy with an earlier call")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        context = contextvars.copy_context()
+
+        def work() -> None:
+            try:
+                result = context.run(function)
+            except BaseException as exc:  # handed to the waiting task
+                _settle(loop, future, None, exc)
+            else:
+                _settle(loop, future, result, None)
+            finally:
+                self._busy.release()
+
+        threading.Thread(target=work, name=self._name, daemon=True).start()
+        return await asyncio.wait_for(future, timeout)
+
+    def close(self) -> None:
+        """Nothing to release: running workers end with their call (they bound their own I/O)."""
+
+
+def _settle(
+    loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], result: Any, error: BaseException | None
+) -> None:
+    def settle() -> None:
+        if future.done():
+            return  # the waiter gave up (timeout or cancellation)
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+        loop.call_soon_threadsafe(settle)
+
+
+async def call_maybe_async(
+    function: Callable[[], T | Awaitable[T]], timeout: float | None = None, pool: BlockingPool | None = None
+) -> T:
+    """Call a user-supplied function that may be a coroutine function, bounded by ``timeout``.
+
+    A coroutine function (or any function returning an awaitable) is awaited (at most ``timeout``
+    seconds: ``TimeoutError``); with ``timeout``, a plain function is taken to block and runs in a
+    worker thread of ``pool`` (or, without one, see :func:`offload`).
     """
     if timeout is not None and not inspect.iscoroutinefunction(function):
-        result = await offload(function, timeout)
+        if pool is not None:
+            result = await pool.run(function, timeout)
+        else:
+            result = await offload(function, timeout)
     else:
         result = function()
     if inspect.isawaitable(result):
-        return await cast("Awaitable[T]", result)
+        return await asyncio.wait_for(cast("Awaitable[T]", result), timeout)
     return result
 
 
@@ -142,8 +206,16 @@ class SingleFlight(Generic[T]):
         """Whether a run is in progress."""
         return self._task is not None and not self._task.done()
 
-    async def run(self, function: Callable[[], Coroutine[Any, Any, T]], shortcut: Callable[[], T | None]) -> T:
-        """Join the run in progress, or return ``shortcut()`` when it has a value, or start a run."""
+    async def run(
+        self,
+        function: Callable[[], Coroutine[Any, Any, T]],
+        shortcut: Callable[[], T | None],
+        timeout: float | None = None,
+    ) -> T:
+        """Join the run in progress, or return ``shortcut()`` when it has a value, or start a run.
+
+        This caller waits at most ``timeout`` seconds (``TimeoutError``); the run goes on for the others.
+        """
         task = self._task
         if task is None or task.done():
             cached = shortcut()
@@ -152,7 +224,7 @@ class SingleFlight(Generic[T]):
             task = asyncio.ensure_future(function())
             task.add_done_callback(_retrieve)
             self._task = task
-        return await asyncio.shield(task)
+        return await asyncio.wait_for(asyncio.shield(task), timeout)
 
     def cancel(self) -> None:
         """Cancel the run in progress, if any (when the client closes)."""

@@ -22,6 +22,7 @@ import httpx
 
 __all__ = [
     "AuthFlow",
+    "BlockingPool",
     "InFlight",
     "PolicyLock",
     "ProbeServer",
@@ -102,7 +103,26 @@ def offload(function: Callable[[], T], timeout: float) -> T:
     return function()
 
 
-def call_maybe_async(function: Callable[[], T | Awaitable[T]], timeout: float | None = None) -> T:
+class BlockingPool:
+    """The async flavour's worker threads for blocking calls; here a call simply runs in the calling
+    thread (which may block: it is the sync flavour)."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str, max_workers: int = 1) -> None:
+        self._name = name
+
+    def run(self, function: Callable[[], T], timeout: float) -> T:
+        """Run ``function()`` in the calling thread (``function`` bounds its own I/O)."""
+        return function()
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def call_maybe_async(
+    function: Callable[[], T | Awaitable[T]], timeout: float | None = None, pool: BlockingPool | None = None
+) -> T:
     """Call a user-supplied function; an awaitable result is an error in the sync client."""
     result = function()
     if inspect.isawaitable(result):
@@ -119,7 +139,8 @@ def call_maybe_async(function: Callable[[], T | Awaitable[T]], timeout: float | 
 class SingleFlight(Generic[T]):
     """Concurrent callers (threads) share one run of a function (e.g. one token request).
 
-    The first caller runs it; the others wait for its result (or its exception).
+    The run happens in a daemon thread of its own, so every caller - the one that started it
+    included - can stop waiting at its own deadline while the run goes on for the others.
     """
 
     __slots__ = ("_future", "_lock")
@@ -133,32 +154,43 @@ class SingleFlight(Generic[T]):
         """Whether a run is in progress."""
         return self._future is not None
 
-    def run(self, function: Callable[[], T], shortcut: Callable[[], T | None]) -> T:
-        """Join the run in progress, or return ``shortcut()`` when it has a value, or run ``function``."""
+    def run(self, function: Callable[[], T], shortcut: Callable[[], T | None], timeout: float | None = None) -> T:
+        """Join the run in progress, or return ``shortcut()`` when it has a value, or start a run.
+
+        This caller waits at most ``timeout`` seconds (``TimeoutError``); the run goes on for the others.
+        """
         with self._lock:
             future = self._future
-            leader = future is None
             if future is None:
                 cached = shortcut()
                 if cached is not None:
                     return cached
                 future = self._future = concurrent.futures.Future()
-        if not leader:
-            return future.result()
+                context = contextvars.copy_context()
+                threading.Thread(
+                    target=self._run, args=(future, context, function), name="kei-single-flight", daemon=True
+                ).start()
         try:
-            result = function()
-        except BaseException as exc:
+            return future.result(None if timeout is None else max(0.0, timeout))
+        except concurrent.futures.TimeoutError:
+            raise TimeoutError(f"no result within {timeout:g} s") from None
+
+    def _run(
+        self, future: concurrent.futures.Future[T], context: contextvars.Context, function: Callable[[], T]
+    ) -> None:
+        try:
+            result = context.run(function)
+        except BaseException as exc:  # handed to every waiting caller
             with self._lock:
                 self._future = None
             future.set_exception(exc)
-            raise
+            return
         with self._lock:
             self._future = None
         future.set_result(result)
-        return result
 
     def cancel(self) -> None:
-        """Nothing to cancel: a blocking run ends in the thread that started it."""
+        """Nothing to cancel: a blocking run cannot be interrupted (it bounds its own I/O)."""
 
 
 def run_in_thread(func: Callable[..., T], /, *args: object) -> T:
