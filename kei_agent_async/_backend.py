@@ -301,38 +301,94 @@ class ProbeServer:
         return f"ProbeServer(url={self.url!r})"
 
 
-async def _answer(handler: ProbeHandler, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+_MAX_HEAD_BYTES = 8192
+
+
+class _Connections:
+    """The probe server's open connections; those still reading their request head are evictable."""
+
+    __slots__ = ("count", "limit", "reading")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+        self.reading: dict[asyncio.StreamWriter, None] = {}  # insertion order: oldest first
+
+    def admit(self, writer: asyncio.StreamWriter) -> None:
+        """Count a new connection; at the limit, drop the oldest one that has not sent its head."""
+        if self.count >= self.limit and self.reading:
+            oldest = next(iter(self.reading))
+            del self.reading[oldest]
+            oldest.transport.abort()
+        self.count += 1
+        self.reading[writer] = None
+
+    def head_read(self, writer: asyncio.StreamWriter) -> None:
+        """The connection's request head arrived: it is answered now, no longer evictable."""
+        self.reading.pop(writer, None)
+
+    def release(self, writer: asyncio.StreamWriter) -> None:
+        """The connection closed."""
+        self.count -= 1
+        self.reading.pop(writer, None)
+
+
+async def _read_head(reader: asyncio.StreamReader) -> tuple[str, str]:
+    request_line = await reader.readline()
+    size = len(request_line)
+    while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
+        size += len(line)  # headers are not needed
+        if size > _MAX_HEAD_BYTES:
+            raise ValueError("request head too large")
+    method, target, _version = request_line.decode("latin-1").split(" ", 2)
+    return method, target
+
+
+async def _answer(
+    handler: ProbeHandler,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    connections: _Connections,
+    header_timeout: float,
+) -> None:
+    connections.admit(writer)
     try:
         try:
-            request_line = await asyncio.wait_for(reader.readline(), _READ_TIMEOUT)
-            while (await asyncio.wait_for(reader.readline(), _READ_TIMEOUT)) not in (b"\r\n", b"\n", b""):
-                pass  # headers are not needed
-            method, target, _version = request_line.decode("latin-1").split(" ", 2)
+            method, target = await asyncio.wait_for(_read_head(reader), header_timeout)
         except (ValueError, TimeoutError, ConnectionError):
             status, body, method = 400, b'{"error": "bad request"}', "GET"
         else:
+            connections.head_read(writer)
             status, body = await handler(method, target)
         head = (
             f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
         )
         writer.write(head.encode("ascii") + (b"" if method == "HEAD" else body))
-        await writer.drain()
-    except ConnectionError:
+        await asyncio.wait_for(writer.drain(), _READ_TIMEOUT)
+    except (ConnectionError, TimeoutError):
         pass
     finally:
+        connections.release(writer)
         writer.close()
-        with contextlib.suppress(ConnectionError):
-            await writer.wait_closed()
+        with contextlib.suppress(ConnectionError, TimeoutError):
+            await asyncio.wait_for(writer.wait_closed(), _READ_TIMEOUT)
 
 
-async def start_probe_server(host: str, port: int, handler: ProbeHandler) -> ProbeServer:
-    """Listen on ``host:port`` (``port=0``: a free port) and answer with ``handler``."""
+async def start_probe_server(
+    host: str, port: int, handler: ProbeHandler, *, max_connections: int = 64, header_timeout: float = 5.0
+) -> ProbeServer:
+    """Listen on ``host:port`` (``port=0``: a free port) and answer with ``handler``.
+
+    At most ``max_connections`` are open (a new one evicts the oldest that is still sending its
+    request head); a request head must arrive within ``header_timeout`` seconds and 8 KiB.
+    """
+    connections = _Connections(max_connections)
 
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _answer(handler, reader, writer)
+        await _answer(handler, reader, writer, connections, header_timeout)
 
-    server = await asyncio.start_server(on_connect, host, port)
+    server = await asyncio.start_server(on_connect, host, port, limit=_MAX_HEAD_BYTES)
     bound_port = int(server.sockets[0].getsockname()[1]) if server.sockets else port
     return ProbeServer(server, host, bound_port)
 

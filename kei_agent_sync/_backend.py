@@ -12,6 +12,7 @@ import http.server
 import inspect
 import queue
 import socket
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Generator, Sequence
@@ -245,6 +246,9 @@ class _ProbeRequestHandler(http.server.BaseHTTPRequestHandler):
     handler: ProbeHandler
 
     def _answer(self) -> None:
+        server = self.server
+        if isinstance(server, _LimitedServer):
+            server.head_read(self.connection)
         status, body = type(self).handler(self.command, self.path)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -268,7 +272,7 @@ class ProbeServer:
     Close it with ``server.close()`` or use it as ``with``.
     """
 
-    def __init__(self, server: http.server.ThreadingHTTPServer, thread: threading.Thread, host: str, port: int) -> None:
+    def __init__(self, server: _LimitedServer, thread: threading.Thread, host: str, port: int) -> None:
         self._server = server
         self._thread = thread
         self._closed = False
@@ -306,11 +310,84 @@ class ProbeServer:
         return f"ProbeServer(url={self.url!r})"
 
 
-def start_probe_server(host: str, port: int, handler: ProbeHandler) -> ProbeServer:
-    """Listen on ``host:port`` (``port=0``: a free port) and answer with ``handler`` in a thread."""
-    request_handler = type("ProbeRequestHandler", (_ProbeRequestHandler,), {"handler": staticmethod(handler)})
-    server = http.server.ThreadingHTTPServer((host, port), request_handler)
-    server.daemon_threads = True
+class _LimitedServer(http.server.ThreadingHTTPServer):
+    """A thread per connection, at most ``max_connections`` of them: a new connection evicts the
+    oldest one still sending its request head, and a head must arrive within ``header_timeout``."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[http.server.BaseHTTPRequestHandler],
+        max_connections: int,
+        header_timeout: float,
+    ) -> None:
+        super().__init__(address, handler)
+        self.max_connections = max_connections
+        self.header_timeout = header_timeout
+        self._lock = threading.Lock()
+        self._count = 0
+        self._reading: dict[Any, float] = {}  # socket -> head deadline; insertion order: oldest first
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._lock:
+            if self._count >= self.max_connections and self._reading:
+                oldest = next(iter(self._reading))
+                del self._reading[oldest]
+                _wake(oldest)
+            self._count += 1
+            self._reading[request] = time.monotonic() + self.header_timeout
+        super().process_request(request, client_address)
+
+    def head_read(self, request: Any) -> None:
+        """The connection's request head arrived: it is answered now, no longer evictable."""
+        with self._lock:
+            self._reading.pop(request, None)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._lock:
+            self._count -= 1
+            self._reading.pop(request, None)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A peer that went away (or was evicted) is no error worth printing."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+    def service_actions(self) -> None:
+        """Between accepts (at least every 0.5 s): end connections whose head is overdue."""
+        now = time.monotonic()
+        with self._lock:
+            overdue = [sock for sock, deadline in self._reading.items() if deadline <= now]
+            for sock in overdue:
+                del self._reading[sock]
+        for sock in overdue:
+            _wake(sock)
+
+
+def _wake(sock: Any) -> None:
+    """Shut a connection down: a thread blocked reading from it wakes up and ends."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def start_probe_server(
+    host: str, port: int, handler: ProbeHandler, *, max_connections: int = 64, header_timeout: float = 5.0
+) -> ProbeServer:
+    """Listen on ``host:port`` (``port=0``: a free port) and answer with ``handler`` in a thread.
+
+    At most ``max_connections`` are open (a new one evicts the oldest that is still sending its
+    request head); a request head must arrive within ``header_timeout`` seconds.
+    """
+    request_handler = type(
+        "ProbeRequestHandler",
+        (_ProbeRequestHandler,),
+        {"handler": staticmethod(handler), "timeout": header_timeout},
+    )
+    server = _LimitedServer((host, port), request_handler, max_connections, header_timeout)
     thread = threading.Thread(target=server.serve_forever, name="kei-health-probes", daemon=True)
     thread.start()
     return ProbeServer(server, thread, host, int(server.server_address[1]))
