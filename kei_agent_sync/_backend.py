@@ -316,6 +316,7 @@ class _LimitedServer(http.server.ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 128  # the listen backlog: a probe waits there while connections are evicted
 
     def __init__(
         self,
