@@ -25,7 +25,8 @@ PLAN = "/api/v1/rpc/plan"
         ("GET", "/api/v1/health", {}, 200),
         ("DELETE", "/api/v1/registry/agents/nobody", {}, 404),
         ("POST", PLAN, {"json": {}}, 422),
-        ("POST", PLAN, {"content": b"{not json"}, 400),
+        ("POST", PLAN, {"content": b"{not json", "headers": {"Content-Type": "application/json"}}, 400),
+        ("POST", PLAN, {"content": b'{"objective": "x"}', "headers": {"Content-Type": "text/plain"}}, 415),
         ("GET", PLAN, {}, 405),
         ("GET", "/api/v1/nowhere", {}, 404),
         ("POST", PLAN, {"json": {"objective": "x"}, "headers": {"Authorization": "Bearer nope"}}, 401),
@@ -60,14 +61,23 @@ def test_validation_lists_every_problem(http: httpx.Client) -> None:
     )
     assert response.status_code == 422
     paths = [error["path"] for error in response.json()["errors"]]
-    assert paths == ["header:X-Agent-ID", "header:traceparent", "header:X-Kei-Retry-Count", "$.context", "$.objective"]
-    assert response.json()["detail"] == "5 problem(s) in the request."
+    assert paths == ["header:X-Agent-ID", "header:X-Kei-Retry-Count", "$.context", "$.objective"]
+    assert response.json()["detail"] == "4 problem(s) in the request."
 
 
 def test_invalid_header_on_health_is_400(http: httpx.Client) -> None:
-    response = http.get("/api/v1/health", headers={"traceparent": "nope"})
+    response = http.get("/api/v1/health", headers={"X-Correlation-ID": "not valid!"})
     assert response.status_code == 400  # 422 is not documented for health
-    assert response.json()["errors"][0]["path"] == "header:traceparent"
+    assert response.json()["errors"][0]["path"] == "header:X-Correlation-ID"
+
+
+@pytest.mark.parametrize("traceparent", ["nope", "00-zz", "00-" + "0" * 32 + "-" + "0" * 16 + "-01", "ff-xyz-1-2", ""])
+def test_a_malformed_traceparent_is_ignored_as_w3c_trace_context_requires(http: httpx.Client, traceparent: str) -> None:
+    """W3C Trace Context: a receiver that cannot parse ``traceparent`` starts a new trace; it never
+    rejects the request for it."""
+    health = http.get("/api/v1/health", headers={"traceparent": traceparent})
+    plan = http.post(PLAN, json={"objective": "traced"}, headers={"traceparent": traceparent})
+    assert (health.status_code, plan.status_code) == (200, 200)
 
 
 def test_stats_count_attempts_and_record_headers(server: ServerHandle, http: httpx.Client) -> None:
