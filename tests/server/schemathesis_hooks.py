@@ -1,26 +1,18 @@
 """schemathesis hooks for ``test_schemathesis.py`` (loaded with ``SCHEMATHESIS_HOOKS``).
 
 ``--checks all`` stays on everywhere. This ``filter_failure`` hook drops a failure only where the
-tool and the OpenAPI 3.1 contract disagree, and only after re-checking the exchange itself:
+API schema cannot express what the server checks, and only after re-checking the exchange itself:
 
-* ``positive-not-valid``: schemathesis 4.32.5's coverage phase draws header values from letters
-  and digits only, so for ``traceparent`` (whose pattern requires ``-``) it sends an invalid value
-  in a case it labels *positive*; the server rightly rejects it. Dropped only when the request
-  really violates the spec (re-validated here with jsonschema).
-  The same holds for ``POST /rpc/{operation}`` with ``plan``/``act``/``observe``/``explain``,
-  which the spec routes to the fixed-path operations: re-validated against *their* schemas.
 * ``nested-schema-422``: ``executeTool`` validates parameters against the *tool's* schema and
   ``busRequest`` its payload against the carried operation's schema; the API schema cannot express
   either. Dropped only for a 422 whose every error points into ``$.parameters`` / ``$.payload``.
-* ``undeclared-header-ignored``: a negative case whose only negation is an undeclared header
-  (``x-schemathesis-unknown-property``); HTTP servers ignore unknown headers. The tool's own
-  exclusion for this misfires because it re-validates the wire string ``"0"`` of the integer
-  header ``X-Kei-Retry-Count`` without coercion. Dropped only when every declared parameter and
-  the body re-validate here (with header coercion).
-* ``sse-event-shape``: the spec declares ``text/event-stream`` with ``schema: {type: string}``
-  (3.1 has no per-event ``itemSchema``) and the tool validates each parsed event object against
-  it. Dropped only when every event is re-validated here: ``id`` digits, ``event`` = the data's
-  type, ``data`` a ``StreamEvent`` with the same id.
+
+What earlier versions excused is fixed in the contract or the server instead: a malformed
+``traceparent`` is ignored as W3C Trace Context requires (the spec declares it a plain string);
+``POST /rpc/{operation}`` cannot name a fixed-path operation (``OperationName`` excludes them);
+``X-Kei-Retry-Count`` is a string of digits (header values are strings, so the tool's own
+exclusion of undeclared headers works); the SSE response documents each event with
+``itemSchema`` (``ServerSentEvent``).
 
 Every dropped failure is appended to the file named by ``KEI_SCHEMATHESIS_EXCUSED`` (JSON lines),
 so the test reports what was excused.
@@ -42,8 +34,6 @@ from kei_agent.testing.validation import SpecValidators
 VALIDATORS = SpecValidators(load_spec())
 BY_ROUTE = {(op.method.upper(), op.path): op_id for op_id, op in OPERATIONS.items()}
 NESTED = {"executeTool": "$.parameters", "busRequest": "$.payload"}
-#: ``POST /rpc/{operation}`` with these names reaches the fixed-path operation (the spec says so).
-SHADOWED = {"plan": "planTask", "act": "executeAction", "observe": "observeEnvironment", "explain": "explainReasoning"}
 
 
 def _operation_id(case: Any) -> str | None:
@@ -62,49 +52,16 @@ def _request_problems(operation_id: str, case: Any) -> list[Any]:
     return problems
 
 
-def _sse_events_valid(content: bytes) -> bool:
-    blocks = [block for block in content.decode("utf-8").split("\n\n") if block.strip()]
-    checked = 0
-    for block in blocks:
-        fields: dict[str, str] = {}
-        for line in block.split("\n"):
-            if line.startswith(":"):
-                continue
-            name, _, value = line.partition(": ")
-            fields[name] = value
-        if not fields:
-            continue
-        if set(fields) != {"id", "event", "data"} or not fields["id"].isdigit():
-            return False
-        data = json.loads(fields["data"])
-        if VALIDATORS.check("StreamEvent", data) or data["id"] != fields["id"] or data["type"] != fields["event"]:
-            return False
-        checked += 1
-    return checked > 0
-
-
 def excuse(failure: Any, case: Any, response: Any) -> tuple[str, str] | None:
-    """(reason, detail) when this failure is the tool's or the 3.1 spec's limit; ``None``: real."""
+    """(reason, detail) when the API schema cannot express the server's check; ``None``: real."""
     operation_id = _operation_id(case)
-    if operation_id is None:
+    if operation_id is None or getattr(failure, "code", "") != "ST202" or operation_id not in NESTED:
         return None
-    code = getattr(failure, "code", "")
-    if operation_id == "executeOperation":
-        operation_id = SHADOWED.get(str((case.path_parameters or {}).get("operation")), operation_id)
-    if code == "ST202":
-        problems = _request_problems(operation_id, case)
-        if problems:
-            return "positive-not-valid", f"{problems[0].path}: {problems[0].message[:80]}"
-        if response.status_code == 422 and operation_id in NESTED:
-            errors = json.loads(response.content).get("errors") or []
-            if errors and all(str(e.get("path", "")).startswith(NESTED[operation_id]) for e in errors):
-                return "nested-schema-422", str(errors[0]["path"])
-    message = str(getattr(failure, "message", ""))
-    if code == "ST201" and "unexpected properties" in message and not _request_problems(operation_id, case):
-        return "undeclared-header-ignored", ""
-    title = getattr(failure, "title", "")
-    if operation_id == "streamEvents" and title == "SSE event violates schema" and _sse_events_valid(response.content):
-        return "sse-event-shape", ""
+    if _request_problems(operation_id, case) or response.status_code != 422:
+        return None
+    errors = json.loads(response.content).get("errors") or []
+    if errors and all(str(e.get("path", "")).startswith(NESTED[operation_id]) for e in errors):
+        return "nested-schema-422", str(errors[0]["path"])
     return None
 
 

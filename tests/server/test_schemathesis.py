@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 BUDGET_SECONDS = 125
 SEED = 20261125
-EXCUSES = {"positive-not-valid", "nested-schema-422", "undeclared-header-ignored", "sse-event-shape"}
+EXCUSES = {"nested-schema-422"}
 
 
 def test_schemathesis_finds_no_failures(tmp_path: Path) -> None:
