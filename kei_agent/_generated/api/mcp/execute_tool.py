@@ -150,8 +150,9 @@ def sync_detailed(
 ) -> Response[Problem | ToolResult]:
     """Execute a tool
 
-     Runs a tool with parameters that must match the tool's parameter schema (422 otherwise). Unknown
-    tools answer 404.
+     Runs a tool with parameters. Parameters that do not match the tool's parameter schema give a result
+    with status `error` listing every problem in `errors` - as MCP reports invalid tool input, a tool
+    error the caller (or model) can correct, not a protocol error. Unknown tools answer 404.
 
     Args:
         tool_name (str): An MCP tool's name.
@@ -203,8 +204,9 @@ def sync(
 ) -> Problem | ToolResult | None:
     """Execute a tool
 
-     Runs a tool with parameters that must match the tool's parameter schema (422 otherwise). Unknown
-    tools answer 404.
+     Runs a tool with parameters. Parameters that do not match the tool's parameter schema give a result
+    with status `error` listing every problem in `errors` - as MCP reports invalid tool input, a tool
+    error the caller (or model) can correct, not a protocol error. Unknown tools answer 404.
 
     Args:
         tool_name (str): An MCP tool's name.
@@ -251,8 +253,9 @@ async def asyncio_detailed(
 ) -> Response[Problem | ToolResult]:
     """Execute a tool
 
-     Runs a tool with parameters that must match the tool's parameter schema (422 otherwise). Unknown
-    tools answer 404.
+     Runs a tool with parameters. Parameters that do not match the tool's parameter schema give a result
+    with status `error` listing every problem in `errors` - as MCP reports invalid tool input, a tool
+    error the caller (or model) can correct, not a protocol error. Unknown tools answer 404.
 
     Args:
         tool_name (str): An MCP tool's name.
@@ -302,8 +305,9 @@ async def asyncio(
 ) -> Problem | ToolResult | None:
     """Execute a tool
 
-     Runs a tool with parameters that must match the tool's parameter schema (422 otherwise). Unknown
-    tools answer 404.
+     Runs a tool with parameters. Parameters that do not match the tool's parameter schema give a result
+    with status `error` listing every problem in `errors` - as MCP reports invalid tool input, a tool
+    error the caller (or model) can correct, not a protocol error. Unknown tools answer 404.
 
     Args:
         tool_name (str): An MCP tool's name.
