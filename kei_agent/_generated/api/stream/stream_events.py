@@ -57,24 +57,19 @@ def _get_kwargs(
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Problem | list[ServerSentEvent] | str | None:
+) -> Problem | ServerSentEvent | str | None:
     if response.status_code == 200:
 
-        def _parse_response_200(data: object) -> list[ServerSentEvent] | str:
+        def _parse_response_200(data: object) -> ServerSentEvent | str:
             try:
-                if not isinstance(data, list):
+                if not isinstance(data, dict):
                     raise TypeError()
-                response_200_type_1 = []
-                _response_200_type_1 = data
-                for response_200_type_1_item_data in _response_200_type_1:
-                    response_200_type_1_item = ServerSentEvent.from_dict(response_200_type_1_item_data)
-
-                    response_200_type_1.append(response_200_type_1_item)
+                response_200_type_1 = ServerSentEvent.from_dict(data)
 
                 return response_200_type_1
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[ServerSentEvent] | str, data)
+            return cast(ServerSentEvent | str, data)
 
         response_200 = _parse_response_200(response.text)
 
@@ -123,7 +118,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[Problem | list[ServerSentEvent] | str]:
+) -> Response[Problem | ServerSentEvent | str]:
     return Response(
         status_code=response.status_code,
         content=response.content,
@@ -142,7 +137,7 @@ def sync_detailed(
     x_correlation_id: str | Unset = UNSET,
     x_tenant_id: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-) -> Response[Problem | list[ServerSentEvent] | str]:
+) -> Response[Problem | ServerSentEvent | str]:
     """Event stream (Server-Sent Events)
 
      Server-Sent Events: each event has `id:` (the event id), `event:` (the event type) and one
@@ -165,7 +160,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | list[ServerSentEvent] | str]
+        Response[Problem | ServerSentEvent | str]
     """
 
     kwargs = _get_kwargs(
@@ -195,7 +190,7 @@ def sync(
     x_correlation_id: str | Unset = UNSET,
     x_tenant_id: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-) -> Problem | list[ServerSentEvent] | str | None:
+) -> Problem | ServerSentEvent | str | None:
     """Event stream (Server-Sent Events)
 
      Server-Sent Events: each event has `id:` (the event id), `event:` (the event type) and one
@@ -218,7 +213,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | list[ServerSentEvent] | str
+        Problem | ServerSentEvent | str
     """
 
     return sync_detailed(
@@ -243,7 +238,7 @@ async def asyncio_detailed(
     x_correlation_id: str | Unset = UNSET,
     x_tenant_id: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-) -> Response[Problem | list[ServerSentEvent] | str]:
+) -> Response[Problem | ServerSentEvent | str]:
     """Event stream (Server-Sent Events)
 
      Server-Sent Events: each event has `id:` (the event id), `event:` (the event type) and one
@@ -266,7 +261,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | list[ServerSentEvent] | str]
+        Response[Problem | ServerSentEvent | str]
     """
 
     kwargs = _get_kwargs(
@@ -294,7 +289,7 @@ async def asyncio(
     x_correlation_id: str | Unset = UNSET,
     x_tenant_id: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-) -> Problem | list[ServerSentEvent] | str | None:
+) -> Problem | ServerSentEvent | str | None:
     """Event stream (Server-Sent Events)
 
      Server-Sent Events: each event has `id:` (the event id), `event:` (the event type) and one
@@ -317,7 +312,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | list[ServerSentEvent] | str
+        Problem | ServerSentEvent | str
     """
 
     return (
