@@ -219,6 +219,43 @@ def test_cli_serve_runs_the_server_in_the_foreground() -> None:
             proc.stdout.close()
 
 
+CLI = [sys.executable, "-m", "kei_agent.testing.cli"]
+
+
+def test_cli_serve_admin_accepts_only_its_admin_token() -> None:
+    """``--admin`` with ``--admin-token``: faults need that token; the API token cannot inject them."""
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--port", "0", "--token", "cli-token", "--admin", "--admin-token", "cli-admin-secret"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split()[4]
+        assert "admin token: cli-admin-secret" in proc.stdout.readline()
+        fault = {"kind": "status", "status_code": 503}
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                by_api_token = httpx.post(
+                    f"{url}/_admin/faults", json=fault, headers={"Authorization": "Bearer cli-token"}
+                )
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        by_admin = httpx.get(f"{url}/_admin/faults", headers={"Authorization": "Bearer cli-admin-secret"})
+        assert (by_api_token.status_code, by_admin.status_code) == (403, 200)
+        assert by_admin.json()["faults"] == []
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
 def test_cli_serve_bind_error_is_one_line() -> None:
     code = "import sys; from kei_agent.testing.cli import main; sys.exit(main(['serve', '--host', '256.0.0.1']))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False)
