@@ -17,7 +17,7 @@ import trustme
 from kei_agent import AgentClientConfig, APITimeoutError, AuthType, ConnectionConfig, RetryConfig, SecurityConfig
 from kei_agent.testing import ServerHandle
 from kei_agent_async import KeiAgentClient
-from tests.support.hostile import run_hostile, stall
+from tests.support.hostile_peers import run_hostile, stall
 
 DEADLINE = 2.0
 

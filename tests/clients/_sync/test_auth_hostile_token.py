@@ -29,7 +29,7 @@ from kei_agent import (
 from kei_agent.testing import ServerHandle
 from kei_agent_sync import KeiAgentClient
 from tests.clients.conftest import TOKEN
-from tests.support.hostile import issue_token, redirect_to, run_hostile, stall
+from tests.support.hostile_peers import issue_token, redirect_to, run_hostile, stall
 
 pytestmark = pytest.mark.sync
 

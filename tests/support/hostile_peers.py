@@ -1,4 +1,4 @@
-"""Hostile loopback peers of our own: token endpoints that redirect, collect, stall or trickle.
+"""Hostile loopback peers of our own for the auth tests: token endpoints that redirect, collect, stall or trickle.
 
 Each server runs in daemon threads on 127.0.0.1 (optionally TLS with a trustme certificate) and
 records every request it reads, so a test can prove what a client sent where.
