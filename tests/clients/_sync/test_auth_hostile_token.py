@@ -9,10 +9,12 @@ the call's deadline. Written once for the async client; tests/clients/_sync hold
 
 from __future__ import annotations
 
+import ssl
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import trustme
 
@@ -28,6 +30,7 @@ from kei_agent import (
 )
 from kei_agent.testing import ServerHandle
 from kei_agent_sync import KeiAgentClient
+from kei_agent_sync.auth import OIDCClientCredentials, TokenAuth
 from tests.clients.conftest import TOKEN
 from tests.support.hostile_peers import issue_token, redirect_to, run_hostile, stall
 
@@ -116,4 +119,35 @@ def test_a_slow_token_endpoint_is_bounded_by_the_call_deadline(
     assert deadline - 0.1 <= elapsed < deadline + 1.0, f"the call took {elapsed:.2f}s against a {deadline}s deadline"
     assert f"{endpoint.origin}/token" in str(caught.value)
     assert endpoint.connections >= 1
+    assert server.stats.requests() == 0
+
+
+def test_the_token_fetch_honours_the_deadline_the_pipeline_puts_on_the_request(
+    tls_server: tuple[ServerHandle, Path], tls_ca: trustme.CA
+) -> None:
+    """The auth flow reads the call's absolute deadline from ``request.extensions["kei_deadline"]``
+    (``time.monotonic()`` based) before its own 60 s fetch bound."""
+    server, ca_file = tls_server
+    with run_hostile(stall(trickle=True), ca=tls_ca) as endpoint:
+        trust = ssl.create_default_context(cafile=str(ca_file))
+        source = OIDCClientCredentials(
+            client_id=CLIENT_ID,
+            client_secret=SECRET,
+            token_url=f"{endpoint.origin}/token",
+            ssl_context=trust,
+            read_timeout=30.0,
+        )
+        auth = TokenAuth(source, fetch_timeout=60.0)
+        with httpx.Client(verify=trust) as http:
+            started = time.monotonic()
+            with pytest.raises(APITimeoutError) as caught:
+                http.get(
+                    f"{server.base_url}/api/v1/registry/agents",
+                    auth=auth,
+                    extensions={"kei_deadline": started + 1.0},
+                )
+            elapsed = time.monotonic() - started
+        auth.close()
+    assert 0.9 <= elapsed < 2.0, f"the request took {elapsed:.2f}s against a 1 s deadline"
+    assert endpoint.origin in str(caught.value)
     assert server.stats.requests() == 0
