@@ -151,3 +151,26 @@ def test_the_token_fetch_honours_the_deadline_the_pipeline_puts_on_the_request(
     assert 0.9 <= elapsed < 2.0, f"the request took {elapsed:.2f}s against a 1 s deadline"
     assert endpoint.origin in str(caught.value)
     assert server.stats.requests() == 0
+
+
+def test_a_redirecting_discovery_document_is_refused(tls_server: tuple[ServerHandle, Path], tls_ca: trustme.CA) -> None:
+    """Discovery never follows a redirect either: another origin would choose the token endpoint."""
+    server, ca_file = tls_server
+    with (
+        run_hostile(issue_token(TOKEN), ca=tls_ca, host="localhost") as thief,
+        run_hostile(redirect_to(f"{thief.origin}/.well-known/openid-configuration"), ca=tls_ca) as issuer,
+    ):
+        settings = SecurityConfig(
+            auth_type=AuthType.OIDC,
+            oidc_issuer=issuer.origin,
+            oidc_client_id=CLIENT_ID,
+            oidc_client_secret=SECRET,
+        )
+        with KeiAgentClient(api_config(server, ca_file), security_config=settings) as client:
+            with pytest.raises(SecurityError) as caught:
+                client.plan_task(objective="never sent")
+    assert not isinstance(caught.value, TokenUnavailableError)
+    assert f"{issuer.origin}/.well-known/openid-configuration" in str(caught.value)
+    assert len(issuer.requests) == 1
+    assert thief.requests == []
+    assert server.stats.requests() == 0
