@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import inspect
 import ssl
+import threading
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
 from types import TracebackType
 from typing import Any, Generic, TypeAlias, TypeVar, cast
@@ -19,6 +21,7 @@ import httpx
 __all__ = [
     "AIOHTTP_FLAVOUR",
     "AuthFlow",
+    "BlockingPool",
     "InFlight",
     "PolicyLock",
     "ProbeServer",
@@ -131,18 +134,79 @@ async def offload(function: Callable[[], T], timeout: float) -> T:
     return await asyncio.wait_for(asyncio.to_thread(function), timeout)
 
 
-async def call_maybe_async(function: Callable[[], T | Awaitable[T]], timeout: float | None = None) -> T:
-    """Call a user-supplied function that may be a coroutine function.
+class BlockingPool:
+    """At most ``max_workers`` daemon threads of our own for blocking calls.
 
-    A coroutine function (or any function returning an awaitable) is awaited; with ``timeout``, a
-    plain function is taken to block and runs in a worker thread (see :func:`offload`).
+    Never the event loop's default executor: a blocking call that hangs (a token endpoint that
+    trickles bytes) occupies one of these threads, not one the application's ``asyncio.to_thread``
+    needs. When every worker is still busy, :meth:`run` fails at once with ``TimeoutError``
+    instead of starting another thread. Daemon threads do not hold up interpreter exit.
+    """
+
+    __slots__ = ("_busy", "_name")
+
+    def __init__(self, name: str, max_workers: int = 1) -> None:
+        self._name = name
+        self._busy = threading.BoundedSemaphore(max_workers)
+
+    async def run(self, function: Callable[[], T], timeout: float) -> T:
+        """Run ``function()`` in a worker (context propagated); wait at most ``timeout`` seconds."""
+        if not self._busy.acquire(blocking=False):
+            raise TimeoutError(f"every {self._name} worker is still busy with an earlier call")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        context = contextvars.copy_context()
+
+        def work() -> None:
+            try:
+                result = context.run(function)
+            except BaseException as exc:  # handed to the waiting task
+                _settle(loop, future, None, exc)
+            else:
+                _settle(loop, future, result, None)
+            finally:
+                self._busy.release()
+
+        threading.Thread(target=work, name=self._name, daemon=True).start()
+        return await asyncio.wait_for(future, timeout)
+
+    def close(self) -> None:
+        """Nothing to release: running workers end with their call (they bound their own I/O)."""
+
+
+def _settle(
+    loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], result: Any, error: BaseException | None
+) -> None:
+    def settle() -> None:
+        if future.done():
+            return  # the waiter gave up (timeout or cancellation)
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+        loop.call_soon_threadsafe(settle)
+
+
+async def call_maybe_async(
+    function: Callable[[], T | Awaitable[T]], timeout: float | None = None, pool: BlockingPool | None = None
+) -> T:
+    """Call a user-supplied function that may be a coroutine function, bounded by ``timeout``.
+
+    A coroutine function (or any function returning an awaitable) is awaited (at most ``timeout``
+    seconds: ``TimeoutError``); with ``timeout``, a plain function is taken to block and runs in a
+    worker thread of ``pool`` (or, without one, see :func:`offload`).
     """
     if timeout is not None and not inspect.iscoroutinefunction(function):
-        result = await offload(function, timeout)
+        if pool is not None:
+            result = await pool.run(function, timeout)
+        else:
+            result = await offload(function, timeout)
     else:
         result = function()
     if inspect.isawaitable(result):
-        return await cast("Awaitable[T]", result)
+        return await asyncio.wait_for(cast("Awaitable[T]", result), timeout)
     return result
 
 
@@ -163,8 +227,16 @@ class SingleFlight(Generic[T]):
         """Whether a run is in progress."""
         return self._task is not None and not self._task.done()
 
-    async def run(self, function: Callable[[], Coroutine[Any, Any, T]], shortcut: Callable[[], T | None]) -> T:
-        """Join the run in progress, or return ``shortcut()`` when it has a value, or start a run."""
+    async def run(
+        self,
+        function: Callable[[], Coroutine[Any, Any, T]],
+        shortcut: Callable[[], T | None],
+        timeout: float | None = None,
+    ) -> T:
+        """Join the run in progress, or return ``shortcut()`` when it has a value, or start a run.
+
+        This caller waits at most ``timeout`` seconds (``TimeoutError``); the run goes on for the others.
+        """
         task = self._task
         if task is None or task.done():
             cached = shortcut()
@@ -173,7 +245,7 @@ class SingleFlight(Generic[T]):
             task = asyncio.ensure_future(function())
             task.add_done_callback(_retrieve)
             self._task = task
-        return await asyncio.shield(task)
+        return await asyncio.wait_for(asyncio.shield(task), timeout)
 
     def cancel(self) -> None:
         """Cancel the run in progress, if any (when the client closes)."""
@@ -250,38 +322,94 @@ class ProbeServer:
         return f"ProbeServer(url={self.url!r})"
 
 
-async def _answer(handler: ProbeHandler, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+_MAX_HEAD_BYTES = 8192
+
+
+class _Connections:
+    """The probe server's open connections; those still reading their request head are evictable."""
+
+    __slots__ = ("count", "limit", "reading")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+        self.reading: dict[asyncio.StreamWriter, None] = {}  # insertion order: oldest first
+
+    def admit(self, writer: asyncio.StreamWriter) -> None:
+        """Count a new connection; at the limit, drop the oldest one that has not sent its head."""
+        if self.count >= self.limit and self.reading:
+            oldest = next(iter(self.reading))
+            del self.reading[oldest]
+            oldest.transport.abort()
+        self.count += 1
+        self.reading[writer] = None
+
+    def head_read(self, writer: asyncio.StreamWriter) -> None:
+        """The connection's request head arrived: it is answered now, no longer evictable."""
+        self.reading.pop(writer, None)
+
+    def release(self, writer: asyncio.StreamWriter) -> None:
+        """The connection closed."""
+        self.count -= 1
+        self.reading.pop(writer, None)
+
+
+async def _read_head(reader: asyncio.StreamReader) -> tuple[str, str]:
+    request_line = await reader.readline()
+    size = len(request_line)
+    while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
+        size += len(line)  # headers are not needed
+        if size > _MAX_HEAD_BYTES:
+            raise ValueError("request head too large")
+    method, target, _version = request_line.decode("latin-1").split(" ", 2)
+    return method, target
+
+
+async def _answer(
+    handler: ProbeHandler,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    connections: _Connections,
+    header_timeout: float,
+) -> None:
+    connections.admit(writer)
     try:
         try:
-            request_line = await asyncio.wait_for(reader.readline(), _READ_TIMEOUT)
-            while (await asyncio.wait_for(reader.readline(), _READ_TIMEOUT)) not in (b"\r\n", b"\n", b""):
-                pass  # headers are not needed
-            method, target, _version = request_line.decode("latin-1").split(" ", 2)
+            method, target = await asyncio.wait_for(_read_head(reader), header_timeout)
         except (ValueError, TimeoutError, ConnectionError):
             status, body, method = 400, b'{"error": "bad request"}', "GET"
         else:
+            connections.head_read(writer)
             status, body = await handler(method, target)
         head = (
             f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
         )
         writer.write(head.encode("ascii") + (b"" if method == "HEAD" else body))
-        await writer.drain()
-    except ConnectionError:
+        await asyncio.wait_for(writer.drain(), _READ_TIMEOUT)
+    except (ConnectionError, TimeoutError):
         pass
     finally:
+        connections.release(writer)
         writer.close()
-        with contextlib.suppress(ConnectionError):
-            await writer.wait_closed()
+        with contextlib.suppress(ConnectionError, TimeoutError):
+            await asyncio.wait_for(writer.wait_closed(), _READ_TIMEOUT)
 
 
-async def start_probe_server(host: str, port: int, handler: ProbeHandler) -> ProbeServer:
-    """Listen on ``host:port`` (``port=0``: a free port) and answer with ``handler``."""
+async def start_probe_server(
+    host: str, port: int, handler: ProbeHandler, *, max_connections: int = 64, header_timeout: float = 5.0
+) -> ProbeServer:
+    """Listen on ``host:port`` (``port=0``: a free port) and answer with ``handler``.
+
+    At most ``max_connections`` are open (a new one evicts the oldest that is still sending its
+    request head); a request head must arrive within ``header_timeout`` seconds and 8 KiB.
+    """
+    connections = _Connections(max_connections)
 
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _answer(handler, reader, writer)
+        await _answer(handler, reader, writer, connections, header_timeout)
 
-    server = await asyncio.start_server(on_connect, host, port)
+    server = await asyncio.start_server(on_connect, host, port, limit=_MAX_HEAD_BYTES)
     bound_port = int(server.sockets[0].getsockname()[1]) if server.sockets else port
     return ProbeServer(server, host, bound_port)
 

@@ -71,6 +71,8 @@ from ._retrying import Retrying
 _log = base_logger.bind(component="kei_agent.pipeline")
 _perf = get_logger("kei_agent.performance")
 
+#: How long past the deadline the safety net waits for an inner bound (timeout, token fetch) to fire.
+_DEADLINE_GRACE = 0.25
 #: Error bodies kept in an exception are cut to this many bytes.
 MAX_ERROR_BODY = 64 * 1024
 _BUS = OPERATIONS["busRequest"]
@@ -780,7 +782,9 @@ class Pipeline:
         except (ValueError, TypeError, RecursionError) as exc:
             reason = "it nests too deeply or contains itself" if isinstance(exc, RecursionError) else str(exc)
             raise _not_json(route.spec, reason) from None
-        async with deadline_scope(remaining):
+        # A safety net for peers that trickle bytes (headers included): what runs inside bounds
+        # itself by the deadline first (timeouts, token fetch), with its own, more precise error.
+        async with deadline_scope(remaining + _DEADLINE_GRACE):
             response = await http.send(request, auth=route.auth, stream=True)
             try:
                 body = await self._read(response, deadline)

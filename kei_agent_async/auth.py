@@ -31,6 +31,7 @@ import httpx
 from kei_agent.auth import AccessToken, TokenCache, TokenLike, TokenSource, missing_scope
 from kei_agent.config import AgentClientConfig, AuthType, RetryConfig, SecurityConfig
 from kei_agent.errors import (
+    APITimeoutError,
     AuthenticationError,
     ConfigurationError,
     FieldProblem,
@@ -45,7 +46,7 @@ from kei_agent.policies.retry import OperationPolicy, Outcome, Retry, RetryPolic
 from kei_agent.policies.retry_after import parse_retry_after
 from kei_agent.secrets import MaskedHeaderValue, Secret
 
-from ._backend import AuthFlow, SingleFlight, call_maybe_async, offload, sleep
+from ._backend import AuthFlow, BlockingPool, SingleFlight, call_maybe_async, sleep
 from ._tls import build_ssl_context
 
 __all__ = ["BearerAuth", "KeiAuth", "OIDCClientCredentials", "TokenAuth", "build_auth"]
@@ -77,6 +78,12 @@ def _check_token_value(value: str) -> None:
         )
 
 
+def _deadline_of(request: httpx.Request) -> float | None:
+    """The call's absolute deadline (``time.monotonic()`` based) the pipeline put on ``request``."""
+    deadline = request.extensions.get("kei_deadline")
+    return float(deadline) if isinstance(deadline, int | float) and not isinstance(deadline, bool) else None
+
+
 def _as_token(value: object) -> AccessToken:
     if isinstance(value, AccessToken):
         return value
@@ -98,8 +105,9 @@ class KeiAuth(httpx.Auth):
         self.rbac_enabled = rbac_enabled
         self._last: AccessToken | None = None
 
-    async def token(self) -> AccessToken:
-        """The token to send with the next request."""
+    async def token(self, deadline: float | None = None) -> AccessToken:
+        """The token to send with the next request; fetching it ends by ``deadline``
+        (``time.monotonic()`` based; ``TimeoutError`` after it)."""
         raise NotImplementedError
 
     def invalidate(self, token: AccessToken) -> None:
@@ -131,13 +139,14 @@ class KeiAuth(httpx.Auth):
         )
 
     async def async_auth_flow(self, request: httpx.Request) -> AuthFlow:
-        token = await self.token()
+        deadline = _deadline_of(request)
+        token = await self._token_for(request, deadline)
         self._authorize(request, token)
         response = yield request
         if response.status_code != 401 or not isinstance(request.stream, httpx.ByteStream):
             return
         self.invalidate(token)
-        fresh = await self.token()
+        fresh = await self._token_for(request, deadline)
         if fresh.value == token.value:
             return
         _log.info(
@@ -146,6 +155,21 @@ class KeiAuth(httpx.Auth):
         )
         self._authorize(request, fresh)
         yield request
+
+    async def _token_for(self, request: httpx.Request, deadline: float | None) -> AccessToken:
+        try:
+            return await self.token(deadline)
+        except TimeoutError as exc:
+            raise APITimeoutError(
+                f"no access token within the call's deadline ({self.describe_source()}); nothing was sent",
+                method=request.method,
+                url=str(request.url),
+                correlation_id=request.headers.get("X-Correlation-ID"),
+            ) from exc
+
+    def describe_source(self) -> str:
+        """Where tokens come from, for error messages (never a secret)."""
+        return type(self).__name__
 
     def _authorize(self, request: httpx.Request, token: AccessToken) -> None:
         if self.rbac_enabled:
@@ -202,7 +226,7 @@ class BearerAuth(KeiAuth):
         self._last = self._static
         return MaskedHeaderValue(f"Bearer {self._static.value.reveal()}")
 
-    async def token(self) -> AccessToken:
+    async def token(self, deadline: float | None = None) -> AccessToken:
         """The static token, or a fresh answer of the callable."""
         if self._static is not None:
             return self._static
@@ -235,7 +259,9 @@ class TokenAuth(KeiAuth):
         self._source = source
         self._cache = TokenCache(leeway=leeway, refresh_enabled=refresh_enabled, clock=clock)
         self._flight: SingleFlight[AccessToken] = SingleFlight()
+        self._pool = BlockingPool("kei-token-source")
         self._fetch_timeout = fetch_timeout
+        self._fetch_deadline = 0.0
         self.fetches = 0
         """How many times the source was asked for a token."""
 
@@ -253,14 +279,29 @@ class TokenAuth(KeiAuth):
         value = getattr(self._source, "client_id", None)
         return value if isinstance(value, str) else None
 
-    async def token(self) -> AccessToken:
-        """The cached token, or a new one (single-flight) when there is none or it is due."""
+    def describe_source(self) -> str:
+        """The token endpoint (or the source's type), for error messages."""
+        endpoint = getattr(self._source, "endpoint", None)
+        return (
+            f"token endpoint {endpoint}" if isinstance(endpoint, str) else f"token source {type(self._source).__name__}"
+        )
+
+    async def token(self, deadline: float | None = None) -> AccessToken:
+        """The cached token, or a new one (single-flight) when there is none or it is due.
+
+        Waiting for a new one ends by ``deadline`` (``time.monotonic()`` based; default: ``fetch_timeout``
+        from now) with ``TimeoutError``; the fetch itself goes on for later calls (bounded by ``fetch_timeout``).
+        """
         entry = self._cache.entry
         if entry is not None:
             now = self._cache.clock()
             if entry.fresh(now) or (entry.valid(now) and self._flight.running):
                 return entry.token
-        return await self._flight.run(self._refresh, self._cache.fresh)
+        if deadline is None:  # no call deadline: the fetch's own bound (shared by the calls that join it)
+            if not self._flight.running:
+                self._fetch_deadline = time.monotonic() + self._fetch_timeout
+            deadline = self._fetch_deadline
+        return await self._flight.run(self._refresh, self._cache.fresh, deadline - time.monotonic())
 
     async def _refresh(self) -> AccessToken:
         started = self._cache.clock()
@@ -268,7 +309,7 @@ class TokenAuth(KeiAuth):
         instrumentation = get_instrumentation()
         auth_type = type(self._source).__name__
         try:
-            token = _as_token(await call_maybe_async(self._source.fetch_token, self._fetch_timeout))
+            token = _as_token(await call_maybe_async(self._source.fetch_token, self._fetch_timeout, self._pool))
         except BaseException:
             instrumentation.token_refresh("error", auth_type=auth_type)
             raise
@@ -289,6 +330,7 @@ class TokenAuth(KeiAuth):
     def close(self) -> None:
         """Stop a token request in progress and close the source (if it can be closed)."""
         self._flight.cancel()
+        self._pool.close()
         close = getattr(self._source, "close", None)
         if callable(close):
             close()
@@ -300,11 +342,14 @@ class TokenAuth(KeiAuth):
 class _EndpointFailure(Exception):
     """One failed attempt at the token endpoint (internal; never leaves this module)."""
 
-    def __init__(self, outcome: Outcome | None, reason: str, status: int | None = None) -> None:
+    def __init__(
+        self, outcome: Outcome | None, reason: str, status: int | None = None, *, redirect: str | None = None
+    ) -> None:
         super().__init__(reason)
         self.outcome = outcome  # None: not worth retrying
         self.reason = reason
         self.status = status
+        self.redirect = redirect  # the Location of a refused redirect (redacted)
 
 
 _quiet = threading.local()
@@ -359,6 +404,13 @@ def _tls_adapter(context: ssl.SSLContext) -> Any:
 def _reason_of(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
+
+
+def _redirect_refused(response: Any) -> _EndpointFailure:
+    location = response.headers.get("Location")
+    target = redact_url(location) if location else "an unnamed location"
+    status = int(response.status_code)
+    return _EndpointFailure(None, f"answered {status} (redirect)", status, redirect=target)
 
 
 def _oauth_error(response: Any) -> str | None:
@@ -425,6 +477,7 @@ class OIDCClientCredentials:
         self._retry = retry or RetryConfig()
         self._session: Any = None
         self._answer_status: int | None = None
+        self._pool = BlockingPool("kei-oidc-token", max_workers=2)
 
     @classmethod
     def from_config(cls, config: AgentClientConfig, security: SecurityConfig) -> OIDCClientCredentials:
@@ -454,6 +507,11 @@ class OIDCClientCredentials:
             f"auth_method={self.auth_method!r}, client_secret=********)"
         )
 
+    @property
+    def endpoint(self) -> str:
+        """The token endpoint (or the issuer, before discovery), without credentials or query."""
+        return redact_url(self.token_url or self.issuer)
+
     async def fetch_token(self) -> AccessToken:
         """Request a new access token (discovering the token endpoint first if needed)."""
         token_url = self.token_url
@@ -466,6 +524,7 @@ class OIDCClientCredentials:
 
     def close(self) -> None:
         """Close the HTTP session to the provider."""
+        self._pool.close()
         session, self._session = self._session, None
         if session is not None:
             session.close()
@@ -477,8 +536,14 @@ class OIDCClientCredentials:
         while True:
             attempt += 1
             try:
-                return await offload(attempt_once, self._bound)
+                return await self._pool.run(attempt_once, self._bound)
             except _EndpointFailure as exc:
+                if exc.redirect is not None:
+                    raise SecurityError(
+                        f"{redact_url(url)} answered {exc.status} with a redirect to {exc.redirect}: the client "
+                        "never follows redirects from the OpenID provider (the client secret would go to, or a "
+                        "token be accepted from, another URL); configure the final token endpoint URL"
+                    ) from None
                 failure = _EndpointFailure(exc.outcome, exc.reason, exc.status)
             except TimeoutError:
                 failure = _EndpointFailure(TransportFailure("timeout", sent=True), f"no answer within {self._bound:g}s")
@@ -514,8 +579,14 @@ class OIDCClientCredentials:
             from oauthlib.oauth2 import BackendApplicationClient
             from requests_oauthlib import OAuth2Session
 
+            class _NoRedirects(OAuth2Session):  # type: ignore[misc]
+                """Never follows a redirect: a 3xx answer is returned as it is (and refused)."""
+
+                def get_redirect_target(self, response: Any) -> None:
+                    return None
+
             scopes = self.scope.split() if self.scope else None
-            session = OAuth2Session(client=BackendApplicationClient(client_id=self.client_id, scope=scopes))
+            session = _NoRedirects(client=BackendApplicationClient(client_id=self.client_id, scope=scopes))
             session.trust_env = False  # no REQUESTS_CA_BUNDLE / .netrc: the SDK's TLS settings and secret only
             session.mount("https://", _tls_adapter(self._ssl_context))
             session.register_compliance_hook("access_token_response", self._inspect_answer)
@@ -544,7 +615,9 @@ class OIDCClientCredentials:
                 failure = _EndpointFailure(TransportFailure("connect", sent=True), _reason_of(exc))
             else:
                 status = response.status_code
-                if status >= 300:
+                if 300 <= status < 400:
+                    failure = _redirect_refused(response)
+                elif status >= 300:
                     outcome = StatusFailure(status, parse_retry_after(response.headers))
                     failure = _EndpointFailure(outcome, f"discovery answered {status}", status)
                 else:
@@ -568,6 +641,8 @@ class OIDCClientCredentials:
         self._answer_status = status
         if 200 <= status < 300:
             return response
+        if 300 <= status < 400:
+            raise _redirect_refused(response)
         if status < 500 and _oauth_error(response) is not None:
             return response  # an OAuth error: oauthlib raises it with its code
         outcome = StatusFailure(status, parse_retry_after(response.headers))
@@ -597,7 +672,7 @@ class OIDCClientCredentials:
                     **extra,
                 )
             except _EndpointFailure as exc:
-                failure = _EndpointFailure(exc.outcome, exc.reason, exc.status)
+                failure = _EndpointFailure(exc.outcome, exc.reason, exc.status, redirect=exc.redirect)
             except requests.exceptions.SSLError as exc:
                 failure = _EndpointFailure(None, f"TLS failure: {_reason_of(exc)}")
             except requests.exceptions.ConnectTimeout as exc:

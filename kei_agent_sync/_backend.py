@@ -13,6 +13,7 @@ import inspect
 import queue
 import socket
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Generator, Sequence
@@ -24,6 +25,7 @@ import httpx
 __all__ = [
     "AIOHTTP_FLAVOUR",
     "AuthFlow",
+    "BlockingPool",
     "InFlight",
     "PolicyLock",
     "ProbeServer",
@@ -122,7 +124,26 @@ def offload(function: Callable[[], T], timeout: float) -> T:
     return function()
 
 
-def call_maybe_async(function: Callable[[], T | Awaitable[T]], timeout: float | None = None) -> T:
+class BlockingPool:
+    """The async flavour's worker threads for blocking calls; here a call simply runs in the calling
+    thread (which may block: it is the sync flavour)."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str, max_workers: int = 1) -> None:
+        self._name = name
+
+    def run(self, function: Callable[[], T], timeout: float) -> T:
+        """Run ``function()`` in the calling thread (``function`` bounds its own I/O)."""
+        return function()
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def call_maybe_async(
+    function: Callable[[], T | Awaitable[T]], timeout: float | None = None, pool: BlockingPool | None = None
+) -> T:
     """Call a user-supplied function; an awaitable result is an error in the sync client."""
     result = function()
     if inspect.isawaitable(result):
@@ -139,7 +160,8 @@ def call_maybe_async(function: Callable[[], T | Awaitable[T]], timeout: float | 
 class SingleFlight(Generic[T]):
     """Concurrent callers (threads) share one run of a function (e.g. one token request).
 
-    The first caller runs it; the others wait for its result (or its exception).
+    The run happens in a daemon thread of its own, so every caller - the one that started it
+    included - can stop waiting at its own deadline while the run goes on for the others.
     """
 
     __slots__ = ("_future", "_lock")
@@ -153,32 +175,43 @@ class SingleFlight(Generic[T]):
         """Whether a run is in progress."""
         return self._future is not None
 
-    def run(self, function: Callable[[], T], shortcut: Callable[[], T | None]) -> T:
-        """Join the run in progress, or return ``shortcut()`` when it has a value, or run ``function``."""
+    def run(self, function: Callable[[], T], shortcut: Callable[[], T | None], timeout: float | None = None) -> T:
+        """Join the run in progress, or return ``shortcut()`` when it has a value, or start a run.
+
+        This caller waits at most ``timeout`` seconds (``TimeoutError``); the run goes on for the others.
+        """
         with self._lock:
             future = self._future
-            leader = future is None
             if future is None:
                 cached = shortcut()
                 if cached is not None:
                     return cached
                 future = self._future = concurrent.futures.Future()
-        if not leader:
-            return future.result()
+                context = contextvars.copy_context()
+                threading.Thread(
+                    target=self._run, args=(future, context, function), name="kei-single-flight", daemon=True
+                ).start()
         try:
-            result = function()
-        except BaseException as exc:
+            return future.result(None if timeout is None else max(0.0, timeout))
+        except concurrent.futures.TimeoutError:
+            raise TimeoutError(f"no result within {timeout:g} s") from None
+
+    def _run(
+        self, future: concurrent.futures.Future[T], context: contextvars.Context, function: Callable[[], T]
+    ) -> None:
+        try:
+            result = context.run(function)
+        except BaseException as exc:  # handed to every waiting caller
             with self._lock:
                 self._future = None
             future.set_exception(exc)
-            raise
+            return
         with self._lock:
             self._future = None
         future.set_result(result)
-        return result
 
     def cancel(self) -> None:
-        """Nothing to cancel: a blocking run ends in the thread that started it."""
+        """Nothing to cancel: a blocking run cannot be interrupted (it bounds its own I/O)."""
 
 
 def run_in_thread(func: Callable[..., T], /, *args: object) -> T:
@@ -233,6 +266,9 @@ class _ProbeRequestHandler(http.server.BaseHTTPRequestHandler):
     handler: ProbeHandler
 
     def _answer(self) -> None:
+        server = self.server
+        if isinstance(server, _LimitedServer):
+            server.head_read(self.connection)
         status, body = type(self).handler(self.command, self.path)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -256,7 +292,7 @@ class ProbeServer:
     Close it with ``server.close()`` or use it as ``with``.
     """
 
-    def __init__(self, server: http.server.ThreadingHTTPServer, thread: threading.Thread, host: str, port: int) -> None:
+    def __init__(self, server: _LimitedServer, thread: threading.Thread, host: str, port: int) -> None:
         self._server = server
         self._thread = thread
         self._closed = False
@@ -294,11 +330,85 @@ class ProbeServer:
         return f"ProbeServer(url={self.url!r})"
 
 
-def start_probe_server(host: str, port: int, handler: ProbeHandler) -> ProbeServer:
-    """Listen on ``host:port`` (``port=0``: a free port) and answer with ``handler`` in a thread."""
-    request_handler = type("ProbeRequestHandler", (_ProbeRequestHandler,), {"handler": staticmethod(handler)})
-    server = http.server.ThreadingHTTPServer((host, port), request_handler)
-    server.daemon_threads = True
+class _LimitedServer(http.server.ThreadingHTTPServer):
+    """A thread per connection, at most ``max_connections`` of them: a new connection evicts the
+    oldest one still sending its request head, and a head must arrive within ``header_timeout``."""
+
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 128  # the listen backlog: a probe waits there while connections are evicted
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[http.server.BaseHTTPRequestHandler],
+        max_connections: int,
+        header_timeout: float,
+    ) -> None:
+        super().__init__(address, handler)
+        self.max_connections = max_connections
+        self.header_timeout = header_timeout
+        self._lock = threading.Lock()
+        self._count = 0
+        self._reading: dict[Any, float] = {}  # socket -> head deadline; insertion order: oldest first
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._lock:
+            if self._count >= self.max_connections and self._reading:
+                oldest = next(iter(self._reading))
+                del self._reading[oldest]
+                _wake(oldest)
+            self._count += 1
+            self._reading[request] = time.monotonic() + self.header_timeout
+        super().process_request(request, client_address)
+
+    def head_read(self, request: Any) -> None:
+        """The connection's request head arrived: it is answered now, no longer evictable."""
+        with self._lock:
+            self._reading.pop(request, None)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._lock:
+            self._count -= 1
+            self._reading.pop(request, None)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A peer that went away (or was evicted) is no error worth printing."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+    def service_actions(self) -> None:
+        """Between accepts (at least every 0.5 s): end connections whose head is overdue."""
+        now = time.monotonic()
+        with self._lock:
+            overdue = [sock for sock, deadline in self._reading.items() if deadline <= now]
+            for sock in overdue:
+                del self._reading[sock]
+        for sock in overdue:
+            _wake(sock)
+
+
+def _wake(sock: Any) -> None:
+    """Shut a connection down: a thread blocked reading from it wakes up and ends."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def start_probe_server(
+    host: str, port: int, handler: ProbeHandler, *, max_connections: int = 64, header_timeout: float = 5.0
+) -> ProbeServer:
+    """Listen on ``host:port`` (``port=0``: a free port) and answer with ``handler`` in a thread.
+
+    At most ``max_connections`` are open (a new one evicts the oldest that is still sending its
+    request head); a request head must arrive within ``header_timeout`` seconds.
+    """
+    request_handler = type(
+        "ProbeRequestHandler",
+        (_ProbeRequestHandler,),
+        {"handler": staticmethod(handler), "timeout": header_timeout},
+    )
+    server = _LimitedServer((host, port), request_handler, max_connections, header_timeout)
     thread = threading.Thread(target=server.serve_forever, name="kei-health-probes", daemon=True)
     thread.start()
     return ProbeServer(server, thread, host, int(server.server_address[1]))

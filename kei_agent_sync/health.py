@@ -52,10 +52,13 @@ from kei_agent.health import (
 )
 from kei_agent.health._checks import MONITORING_EXTRA, POSTGRES_EXTRA
 from kei_agent.logging import redact_text
+from kei_agent.logging._logger import base_logger
 
 from ._backend import ProbeServer, gather_with_timeouts, run_in_thread, start_probe_server
 
 __all__ = ["HealthManager", "get_health_manager"]
+
+_log = base_logger.bind(component="kei_agent.health")
 
 
 class _Outcome:
@@ -298,23 +301,53 @@ class HealthManager:
         """The summary of a probe: ``"liveness"`` runs the liveness checks, ``"readiness"`` all."""
         return self.run_all_checks(liveness_only=kind == LIVENESS)
 
-    def _handle(self, method: str, path: str) -> tuple[int, bytes]:
-        found = route(method, path)
-        if isinstance(found, tuple):
-            return found
-        return probe_response(self.probe(found))
+    def _probe_and_log(self, kind: str) -> HealthCheckSummary:
+        summary = self.probe(kind)
+        for result in summary.checks:
+            if result.status is not HealthStatus.HEALTHY:
+                _log.warning(
+                    "{kind} probe: check {name} is {status}: {message}{error}",
+                    kind=kind,
+                    name=result.name,
+                    status=result.status.value,
+                    message=result.message,
+                    error=f" ({result.error})" if result.error else "",
+                )
+        return summary
 
-    def asgi_app(self) -> ProbeApp:
-        """The probe endpoints as an ASGI application (mount it in your ASGI server)."""
-        return ProbeApp(self.probe)
+    def asgi_app(self, *, details: bool = False) -> ProbeApp:
+        """The probe endpoints as an ASGI application (mount it in your ASGI server); ``details``
+        as for :meth:`serve`."""
+        return ProbeApp(self._probe_and_log, details=details)
 
-    def serve(self, host: str = "127.0.0.1", port: int = 8080) -> ProbeServer:
+    def serve(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        *,
+        details: bool = False,
+        max_connections: int = 64,
+        header_timeout: float = 5.0,
+    ) -> ProbeServer:
         """Serve ``GET /health`` (liveness) and ``GET /ready`` (readiness) on ``host:port``.
 
         Returns the running server (``port=0`` picks a free port: see ``server.port``); close it
         with ``close()``. Use ``host="0.0.0.0"`` for Kubernetes probes.
+
+        The bodies show each check's name and status; failing checks' messages and errors go to
+        the log (``details=True`` shows them in the body too - only for a port no stranger can
+        reach). At most ``max_connections`` connections are open at once (a new one evicts the
+        oldest that has not finished its request) and a request's head must arrive within
+        ``header_timeout`` seconds, so idle or trickling connections cannot lock the probes out.
         """
-        return start_probe_server(host, port, self._handle)
+
+        def handle(method: str, path: str) -> tuple[int, bytes]:
+            found = route(method, path)
+            if isinstance(found, tuple):
+                return found
+            return probe_response(self._probe_and_log(found), details=details)
+
+        return start_probe_server(host, port, handle, max_connections=max_connections, header_timeout=header_timeout)
 
 
 _manager: HealthManager | None = None

@@ -4,9 +4,11 @@
   ``liveness=True`` - none by default, so it answers 200 as long as the process serves requests.
 * ``/ready`` (readiness; also ``/readyz``, ``/health/ready``) runs every check.
 
-Both answer JSON (``HealthCheckSummary.to_dict()``) with 200 when the status is healthy or
-degraded and 503 when unhealthy. :class:`ProbeApp` is the same as an ASGI application, to mount
-into an existing ASGI server.
+Both answer JSON with 200 when the status is healthy or degraded and 503 when unhealthy. The
+body shows the overall status and each check's name and status only: messages, errors and details
+(database hosts, exception texts) are for the logs, not for whoever can reach the probe port;
+``details=True`` opts in to the full ``HealthCheckSummary.to_dict()``. :class:`ProbeApp` is the
+same as an ASGI application, to mount into an existing ASGI server.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any, Final
 
 from ._model import HealthCheckSummary
 
-__all__ = ["LIVENESS", "PROBE_PATHS", "READINESS", "ProbeApp", "probe_response", "route"]
+__all__ = ["LIVENESS", "PROBE_PATHS", "READINESS", "ProbeApp", "probe_response", "public_summary", "route"]
 
 LIVENESS: Final = "liveness"
 READINESS: Final = "readiness"
@@ -58,9 +60,17 @@ def route(method: str, path: str) -> str | tuple[int, bytes]:
     return kind
 
 
-def probe_response(summary: HealthCheckSummary) -> tuple[int, bytes]:
-    """``(200 or 503, JSON body)`` for a probe's summary."""
-    return (200 if summary.ready else 503), json.dumps(summary.to_dict()).encode()
+def public_summary(summary: HealthCheckSummary) -> dict[str, Any]:
+    """What a probe shows anyone: the statuses, never messages, errors or details."""
+    data = summary.to_dict()
+    data["checks"] = {result.name: {"status": result.status.value} for result in summary.checks}
+    return data
+
+
+def probe_response(summary: HealthCheckSummary, *, details: bool = False) -> tuple[int, bytes]:
+    """``(200 or 503, JSON body)`` for a probe's summary (``details``: messages, errors and details too)."""
+    data = summary.to_dict() if details else public_summary(summary)
+    return (200 if summary.ready else 503), json.dumps(data).encode()
 
 
 Scope = MutableMapping[str, Any]
@@ -74,9 +84,11 @@ class ProbeApp:
     A blocking manager's checks run in a worker thread, so they never block the server's loop.
     """
 
-    def __init__(self, probe: Probe) -> None:
-        """Serve ``probe(kind)``'s summaries (``kind`` is ``"liveness"`` or ``"readiness"``)."""
+    def __init__(self, probe: Probe, *, details: bool = False) -> None:
+        """Serve ``probe(kind)``'s summaries (``kind`` is ``"liveness"`` or ``"readiness"``); with
+        ``details`` the checks' messages, errors and details are shown too."""
         self._probe = probe
+        self._details = details
 
     async def _summary(self, kind: str) -> HealthCheckSummary:
         if inspect.iscoroutinefunction(self._probe):
@@ -104,7 +116,7 @@ class ProbeApp:
             status, body = found
         else:
             try:
-                status, body = probe_response(await self._summary(found))
+                status, body = probe_response(await self._summary(found), details=self._details)
             except Exception as exc:  # a probe must answer, whatever broke
                 status, body = _error(500, type(exc).__name__)
         await send(

@@ -7,10 +7,13 @@
 * ``DELETE /_admin/faults`` - remove every rule; ``DELETE /_admin/faults/{id}`` - one rule;
 * ``GET /_admin/stats`` - requests received per operation.
 
-Any accepted credential may use them.
+Only the dedicated admin token (``ServerSettings.admin_token``) may use them: an API token,
+whatever its scopes, gets 401 (no token) or 403 (another token).
 """
 
 from __future__ import annotations
+
+import hmac
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,6 +26,15 @@ from .problems import ProblemError, echo_correlation, new_request_id, problem_re
 from .validation import BodyError, parse_json
 
 
+def _require_admin(ctx: AppContext, authorization: str | None) -> None:
+    expected = ctx.settings.admin_token
+    scheme, _, presented = (authorization or "").partition(" ")
+    if not presented or scheme.lower() != "bearer":
+        raise ProblemError(401, "The admin endpoints need the admin token (Authorization: Bearer <admin token>).")
+    if expected is None or not hmac.compare_digest(presented.strip().encode(), expected.encode()):
+        raise ProblemError(403, "This token may not use the admin endpoints: only the admin token may.")
+
+
 def admin_routes(ctx: AppContext) -> list[BaseRoute]:
     async def guarded(request: Request) -> Response:
         request_id = new_request_id()
@@ -31,9 +43,7 @@ def admin_routes(ctx: AppContext) -> list[BaseRoute]:
         if correlation_id is not None:
             ids["X-Correlation-ID"] = correlation_id
         try:
-            client = request.scope.get("client")
-            peer = (str(client[0]), int(client[1])) if client else None
-            await ctx.authenticator.authenticate(request.headers.get("authorization"), peer)
+            _require_admin(ctx, request.headers.get("authorization"))
             status, body = await _dispatch(ctx, request)
         except ProblemError as error:
             return problem_response(error, request_id=request_id, correlation_id=correlation_id)

@@ -16,6 +16,7 @@ The ``demo`` command and the client commands (``plan``, ``act``, ``health``, ``t
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -70,7 +71,12 @@ def _add_serve(sub: argparse._SubParsersAction[OneLineParser]) -> None:
     p.add_argument("--oidc-issuer", help="accept JWT access tokens of this OpenID issuer (JWKS from its discovery)")
     p.add_argument("--jwks-url", help="accept JWT access tokens signed by the keys at this JWKS URL")
     p.add_argument("--audience", help="required `aud` of JWT access tokens")
-    p.add_argument("--admin", action="store_true", help="enable the /_admin/faults endpoint")
+    p.add_argument("--admin", action="store_true", help="enable the /_admin/faults endpoint (admin token only)")
+    p.add_argument(
+        "--admin-token",
+        default=os.environ.get("KEI_ADMIN_TOKEN"),
+        help="the bearer token the admin endpoint accepts (default: $KEI_ADMIN_TOKEN, else a random one, printed)",
+    )
     p.add_argument("--seed", type=int, help="seed of the fault-injection random generator")
     p.set_defaults(handler=_cmd_serve)
 
@@ -158,6 +164,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         audience=args.audience,
         tls=tls,
         admin_enabled=args.admin,
+        admin_token=args.admin_token if args.admin else None,
         seed=args.seed,
     )
 
@@ -166,7 +173,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         if settings.dev_mode:
             print(f"No tokens configured: accepting the development token `{DEV_TOKEN}` (all scopes).", flush=True)
         if settings.admin_enabled:
-            print("Admin endpoint enabled: /_admin/faults", flush=True)
+            print(f"Admin endpoint enabled: /_admin/faults (admin token: {settings.admin_token})", flush=True)
 
     try:
         serve_forever(settings, host=args.host, port=args.port, on_ready=ready)

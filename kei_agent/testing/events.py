@@ -1,5 +1,10 @@
 """The event log behind every stream transport: ids increase by one, history is bounded.
 
+Ids survive a restart: a log starts at the current time in microseconds since the epoch (unless
+told otherwise), so a new server process continues above every id an earlier one handed out (it
+would have to publish more than a million events a second to catch up with the clock), and a
+client resuming with its last id never mistakes new events for replays.
+
 Plans, actions, observations, explanations, registry changes and bus messages publish events
 here; WebSocket, SSE and polling read from it. Resuming "after id N" is exact (no gap, no
 duplicate) as long as event N+1 is still in the retained history.
@@ -45,15 +50,17 @@ class Event:
 class EventLog:
     """Append-only, bounded, thread-safe; :attr:`notifier` wakes readers on every publish."""
 
-    def __init__(self, history: int = 10_000) -> None:
+    def __init__(self, history: int = 10_000, first_id: int | None = None) -> None:
+        """Keep the last ``history`` events; the first gets ``first_id`` (default: the clock in µs)."""
         self._lock = threading.Lock()
         self._events: deque[Event] = deque(maxlen=max(1, history))
-        self._next_id = 1
+        self._first_id = first_id if first_id is not None else time.time_ns() // 1000
+        self._next_id = self._first_id
         self.notifier = Notifier()
 
     @property
     def last_id(self) -> int | None:
-        return self._next_id - 1 if self._next_id > 1 else None
+        return self._next_id - 1 if self._next_id > self._first_id else None
 
     def __len__(self) -> int:
         return len(self._events)

@@ -427,27 +427,32 @@ async def list_tools(ctx: AppContext, call: Call) -> Reply:
     return Reply(200, {"tools": ctx.state.tools.list(call.params.get("category"))})
 
 
-async def execute_tool(ctx: AppContext, call: Call) -> Reply:
-    name = call.params["tool_name"]
-    tool = ctx.state.tools.get(name)
-    if tool is None:
-        raise ProblemError(404, f"No tool named {name!r}.")
-    parameters = (call.body or {}).get("parameters", {})
-    errors = tool.check(parameters)
-    if errors:
-        raise ProblemError(
-            422,
-            f"{len(errors)} problem(s) in the parameters of {name}.",
-            errors=[e.to_dict() for e in errors],
-        )
-    clock = time.perf_counter()
-    doc: dict[str, Any] = {"execution_id": ctx.state.ids.next("tool"), "tool_name": name}
+def _run_tool(tool: Any, parameters: Any, doc: dict[str, Any]) -> None:
     try:
         doc.update(status="success", result=tool.function(parameters))
     except ToolError as exc:
         doc.update(status="error", error=str(exc))
     except Exception as exc:  # a user-registered tool failed: report, do not crash
         doc.update(status="error", error=f"{type(exc).__name__}: {exc}")
+
+
+async def execute_tool(ctx: AppContext, call: Call) -> Reply:
+    name = call.params["tool_name"]
+    tool = ctx.state.tools.get(name)
+    if tool is None:
+        raise ProblemError(404, f"No tool named {name!r}.")
+    parameters = (call.body or {}).get("parameters", {})
+    clock = time.perf_counter()
+    doc: dict[str, Any] = {"execution_id": ctx.state.ids.next("tool"), "tool_name": name}
+    errors = tool.check(parameters)
+    if errors:  # MCP: invalid tool input is a tool error (the caller can correct it), not a protocol error
+        doc.update(
+            status="error",
+            error=f"{len(errors)} problem(s) in the parameters of {name}.",
+            errors=[e.to_dict() for e in errors],
+        )
+    else:
+        _run_tool(tool, parameters, doc)
     doc["duration_ms"] = round((time.perf_counter() - clock) * 1000.0, 3)
     _event(
         ctx, call, "tool.executed", {"execution_id": doc["execution_id"], "tool_name": name, "status": doc["status"]}

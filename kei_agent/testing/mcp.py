@@ -2,7 +2,7 @@
 
 Tools: ``calculator`` (safe arithmetic: numbers, ``+ - * / // % **``, parentheses; no ``eval``),
 ``echo``, ``word_count``, ``text_stats``. Parameters are validated against the tool's schema
-(Draft 2020-12): every problem is reported (422). Users add tools with
+(Draft 2020-12): every problem is reported (a result with status error). Users add tools with
 ``server.state.tools.register(Tool(...))``.
 """
 

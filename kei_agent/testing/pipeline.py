@@ -113,8 +113,9 @@ class OperationEndpoint:
         params, errors = ctx.validators.check_params(self.validator, headers, request.query_params, request.path_params)
         body: Any = None
         if self.has_body:
-            raw = await request.body()
+            raw = await _bounded_body(request, ctx.settings.max_body_bytes)
             if raw.strip():
+                _require_json(headers.get("content-type"))
                 try:
                     body = parse_json(raw)
                 except BodyError as exc:
@@ -183,6 +184,30 @@ class OperationEndpoint:
 
     def _problem(self, error: ProblemError, request_id: str, correlation_id: str | None) -> Response:
         return problem_response(error, request_id=request_id, correlation_id=correlation_id)
+
+
+async def _bounded_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 once it exceeds ``limit`` bytes (declared or received)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ProblemError(413, f"The request body ({declared} bytes) exceeds the limit of {limit} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ProblemError(413, f"The request body exceeds the limit of {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _require_json(content_type: str | None) -> None:
+    """A JSON body must be declared as JSON (``application/json`` or ``application/*+json``): 415 otherwise."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media == JSON or (media.startswith("application/") and media.endswith("+json")):
+        return
+    shown = media or "none"
+    raise ProblemError(415, f"The request body must be JSON (Content-Type: application/json), not {shown}.")
 
 
 def _ids(request_id: str, correlation_id: str | None) -> dict[str, str]:

@@ -27,6 +27,7 @@ _KINDS: dict[int, tuple[str, str]] = {
     408: ("timeout", "Request timeout"),
     409: ("conflict", "Conflict"),
     413: ("too-large", "Payload too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
     422: ("validation", "Validation failed"),
     429: ("rate-limited", "Too many requests"),
     500: ("internal", "Internal server error"),

@@ -86,6 +86,49 @@ def _tls_protocol(peers: PeerCertificates) -> type[asyncio.Protocol]:
     return protocol
 
 
+def _idle_protocol(base: Any, idle: float) -> type[asyncio.Protocol]:
+    """``base`` (a uvicorn HTTP protocol) closing connections that send nothing for ``idle`` seconds.
+
+    uvicorn times out idle keep-alive connections only after a first request; a connection that
+    never sends one (or stops in the middle of its head or body) would stay forever. A request the
+    app is working on (a long poll, an SSE stream) is not idle; an upgraded connection (WebSocket)
+    is left to its own protocol.
+    """
+
+    class IdleLimitedProtocol(base):  # type: ignore[misc]
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            self._kei_loop = asyncio.get_running_loop()
+            self._kei_last = self._kei_loop.time()
+            self._kei_timer: asyncio.TimerHandle | None = self._kei_loop.call_later(idle, self._kei_check)
+
+        def data_received(self, data: bytes) -> None:
+            self._kei_last = self._kei_loop.time()
+            super().data_received(data)
+
+        def _kei_check(self) -> None:
+            self._kei_timer = None
+            transport = self.transport
+            if transport.is_closing() or transport.get_protocol() is not self:
+                return
+            cycle = getattr(self, "cycle", None)
+            working = cycle is not None and not cycle.response_complete and not cycle.more_body
+            now = self._kei_loop.time()
+            if working or now - self._kei_last < idle:
+                self._kei_timer = self._kei_loop.call_later(max(0.1, self._kei_last + idle - now), self._kei_check)
+                return
+            transport.close()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            timer = getattr(self, "_kei_timer", None)
+            if timer is not None:
+                timer.cancel()
+            super().connection_lost(exc)
+
+    protocol: type[asyncio.Protocol] = IdleLimitedProtocol
+    return protocol
+
+
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only for it, and
@@ -168,6 +211,9 @@ class ServerHandle:
                 options["ssl_ca_certs"] = str(tls.ca_certs)
                 options["ssl_cert_reqs"] = ssl.CERT_REQUIRED if tls.require_client_cert else ssl.CERT_OPTIONAL
                 options["http"] = _tls_protocol(self.peers)
+        from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+        options["http"] = _idle_protocol(options.get("http", AutoHTTPProtocol), self.settings.idle_timeout_seconds)
         return uvicorn.Config(
             app,
             lifespan="off",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,13 @@ class ServerSettings:
     an SSE response after that many seconds (clients reconnect with ``Last-Event-ID``; ``None``:
     never). ``validate_responses`` checks every JSON response against the spec (a 500 problem
     instead of a non-conforming answer) - for tests, it costs time.
+
+    ``admin_token``: the one bearer token the ``/_admin`` endpoints accept (with
+    ``admin_enabled``; ``None``: a random one is made, see ``settings.admin_token``) - API tokens
+    never reach them. ``max_body_bytes``: larger request bodies are refused with 413 before they
+    are read whole. ``idle_timeout_seconds``: a connection that sends nothing for that long
+    (before or between requests) is closed. ``first_event_id``: the id of the first stream event
+    (``None``: the clock in microseconds, so a restarted server's ids continue above the old ones).
     """
 
     tokens: TokenSpec | None = None
@@ -55,6 +63,10 @@ class ServerSettings:
     jwt_leeway_seconds: float = 0.0
     tls: TLSConfig | None = None
     admin_enabled: bool = False
+    admin_token: str | None = None
+    max_body_bytes: int = 1024 * 1024
+    idle_timeout_seconds: float = 30.0
+    first_event_id: int | None = None
     seed: int | None = None
     max_wait_seconds: float = 30.0
     sse_keepalive_seconds: float = 15.0
@@ -72,6 +84,8 @@ class ServerSettings:
         # Normalise once (an iterator of tokens must not be consumed twice).
         if self.tokens is not None:
             object.__setattr__(self, "tokens", _normalise_tokens(self.tokens))
+        if self.admin_enabled and self.admin_token is None:
+            object.__setattr__(self, "admin_token", "admin-" + secrets.token_urlsafe(18))
 
     @property
     def oidc_enabled(self) -> bool:

@@ -76,7 +76,7 @@ class ServerState:
         self.explanations: RecordStore[dict[str, Any]] = RecordStore()
         self.agents = AgentRegistry(settings.heartbeat_interval_seconds)
         self.bus = Bus(settings.bus_queue_limit)
-        self.events = EventLog(settings.event_history)
+        self.events = EventLog(settings.event_history, settings.first_event_id)
         self.tools = ToolRegistry()
         self.actions = ActionRegistry(settings.max_action_sleep_seconds)
         self.idempotency = IdempotencyStore(settings.idempotency_ttl_seconds)

@@ -38,7 +38,7 @@ HEADER_SAMPLES: dict[str, str | int] = {
     "X-Agent-ID": "contract-agent",
     "X-Tenant-ID": "tenant-a",
     "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-    "X-Kei-Retry-Count": 0,
+    "X-Kei-Retry-Count": "0",
     "Last-Event-ID": "41",
 }
 
@@ -146,7 +146,7 @@ def test_prism_rejects_requests_that_break_the_contract(prism_url: str) -> None:
     """The positive tests mean something only because Prism validates requests."""
     with httpx.Client(base_url=prism_url, headers={"Authorization": "Bearer t"}) as http:
         missing_field = http.post("/api/v1/rpc/plan", json={"context": {}})
-        bad_header = http.post("/api/v1/rpc/plan", json={"objective": "x"}, headers={"traceparent": "nope"})
+        bad_header = http.post("/api/v1/rpc/plan", json={"objective": "x"}, headers={"X-Agent-ID": "not an id"})
         no_token = httpx.post(f"{prism_url}/api/v1/rpc/plan", json={"objective": "x"})
         closed_schema = http.post("/api/v1/registry/agents", json={"agent_id": "a", "name": "n", "status": "ready"})
     assert missing_field.status_code == 422

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -11,7 +12,7 @@ from websockets.sync.client import connect
 
 from kei_agent.testing import Fault, FaultPlan, ServerHandle, run_server
 
-from .conftest import AUTH
+from .conftest import AUTH, PLAN_ONLY, TOKEN
 
 PLAN = "/api/v1/rpc/plan"
 DEV = {"Authorization": "Bearer dev-token"}
@@ -195,24 +196,47 @@ def test_seeded_probability_is_reproducible_over_http() -> None:
     assert {200, 500} == set(first)
 
 
-def test_admin_endpoint(server: ServerHandle, http: httpx.Client) -> None:
-    created = http.post(
+@pytest.fixture
+def admin(server: ServerHandle) -> Iterator[httpx.Client]:
+    """A client holding the server's dedicated admin token."""
+    token = server.settings.admin_token
+    assert token is not None
+    with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=10) as client:
+        yield client
+
+
+def test_admin_endpoint(server: ServerHandle, admin: httpx.Client, http: httpx.Client) -> None:
+    created = admin.post(
         "/_admin/faults", json={"kind": "status", "status_code": 502, "route": "listPrompts", "times": 1}
     )
     assert created.status_code == 201
-    assert http.get("/_admin/faults").json()["faults"][0]["id"] == created.json()["id"]
+    assert admin.get("/_admin/faults").json()["faults"][0]["id"] == created.json()["id"]
     assert http.get("/api/v1/mcp/prompts").status_code == 502
     assert http.get("/api/v1/mcp/prompts").status_code == 200
-    rule = http.post("/_admin/faults", json={"kind": "latency", "delay": 0.01}).json()["id"]
-    assert http.delete(f"/_admin/faults/{rule}").status_code == 204
-    assert http.delete(f"/_admin/faults/{rule}").status_code == 404
-    http.post("/_admin/faults", json={"kind": "down", "times": 5})
-    assert http.delete("/_admin/faults").status_code == 204
-    assert http.get("/_admin/faults").json()["faults"] == []
-    assert http.post("/_admin/faults", json={"kind": "explode"}).status_code == 422
-    assert http.post("/_admin/faults", json={"seed": 3}).json() == {"seed": 3}
-    assert http.get("/_admin/stats").json()["requests"]["listPrompts"] >= 2
+    assert admin.get("/api/v1/mcp/prompts").status_code == 401  # the admin token is no API token
+    rule = admin.post("/_admin/faults", json={"kind": "latency", "delay": 0.01}).json()["id"]
+    assert admin.delete(f"/_admin/faults/{rule}").status_code == 204
+    assert admin.delete(f"/_admin/faults/{rule}").status_code == 404
+    admin.post("/_admin/faults", json={"kind": "down", "times": 5})
+    assert admin.delete("/_admin/faults").status_code == 204
+    assert admin.get("/_admin/faults").json()["faults"] == []
+    assert admin.post("/_admin/faults", json={"kind": "explode"}).status_code == 422
+    assert admin.post("/_admin/faults", json={"seed": 3}).json() == {"seed": 3}
+    assert admin.get("/_admin/stats").json()["requests"]["listPrompts"] >= 2
     assert httpx.get(f"{server.base_url}/_admin/faults").status_code == 401
+
+
+@pytest.mark.parametrize("token", [TOKEN, PLAN_ONLY, "not-a-token"])
+def test_api_tokens_cannot_inject_faults(server: ServerHandle, token: str) -> None:
+    """Only the dedicated admin token may use /_admin: an API token - even one with every scope - is refused."""
+    headers = {"Authorization": f"Bearer {token}"}
+    fault = {"kind": "status", "status_code": 503, "route": "listPrompts"}
+    refused = httpx.post(f"{server.base_url}/_admin/faults", json=fault, headers=headers)
+    listed = httpx.get(f"{server.base_url}/_admin/faults", headers=headers)
+    assert (refused.status_code, listed.status_code) == (403, 403)
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert server.faults.rules() == []
+    assert server.settings.admin_token not in refused.text
 
 
 def test_admin_endpoint_is_off_by_default() -> None:

@@ -37,7 +37,7 @@ HEADER_SAMPLES: dict[str, Any] = {
     "X-Agent-ID": "contract-agent",
     "X-Tenant-ID": "tenant-a",
     "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-    "X-Kei-Retry-Count": 0,
+    "X-Kei-Retry-Count": "0",
     "Last-Event-ID": "1",
 }
 

@@ -39,14 +39,17 @@ def test_tool_errors_are_reported(http: httpx.Client) -> None:
 
 
 def test_parameters_are_validated_against_the_tool_schema(http: httpx.Client) -> None:
+    """As MCP reports invalid tool input: a tool result with status error and every problem, not a 422."""
     body = {"parameters": {"expression": 42, "extra": True}}
     response = http.post(f"{MCP}/tools/calculator/execute", json=body)
-    assert response.status_code == 422
+    assert response.status_code == 200
+    assert response.json()["status"] == "error"
     errors = response.json()["errors"]
     assert {"path": "$.parameters.expression", "message": "42 is not of type 'string'"} in errors
     assert any(e["path"] == "$.parameters" and "extra" in e["message"] for e in errors)
     missing = http.post(f"{MCP}/tools/word_count/execute", json={})
     assert missing.json()["errors"] == [{"path": "$.parameters.text", "message": "is required"}]
+    assert "result" not in missing.json()
 
 
 def test_unknown_tool_is_404(http: httpx.Client) -> None:
@@ -59,7 +62,7 @@ def test_user_registered_tool(http: httpx.Client, server: ServerHandle) -> None:
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
     server.state.tools.register(Tool("square", "Squares n.", schema, lambda p: {"value": p["n"] ** 2}, category="math"))
     assert http.post(f"{MCP}/tools/square/execute", json={"parameters": {"n": 9}}).json()["result"] == {"value": 81}
-    assert http.post(f"{MCP}/tools/square/execute", json={"parameters": {"n": "9"}}).status_code == 422
+    assert http.post(f"{MCP}/tools/square/execute", json={"parameters": {"n": "9"}}).json()["status"] == "error"
 
 
 @pytest.mark.parametrize(

@@ -2,14 +2,12 @@
 reference server and finds nothing.
 
 The run uses ``--max-time`` (fuzzing and stateful phases repeat until the budget is spent) and a
-fixed seed, so a failure reproduces. ``schemathesis_hooks.py`` drops only failures that are the
-tool's or the OpenAPI 3.1 contract's limits, each re-checked there; what it dropped is reported.
+fixed seed, so a failure reproduces. No failure is excused: there are no hooks; a finding is fixed
+in the contract or the server (e.g. a malformed ``traceparent`` is ignored, as W3C requires).
 """
 
 from __future__ import annotations
 
-import collections
-import json
 import os
 import re
 import subprocess
@@ -26,11 +24,9 @@ pytestmark = pytest.mark.slow
 
 BUDGET_SECONDS = 125
 SEED = 20261125
-EXCUSES = {"positive-not-valid", "nested-schema-422", "undeclared-header-ignored", "sse-event-shape"}
 
 
 def test_schemathesis_finds_no_failures(tmp_path: Path) -> None:
-    excused_file = tmp_path / "excused.jsonl"
     settings = {
         "max_wait_seconds": 0.2,  # long polls: up to 30 s each otherwise
         "sse_max_duration": 0.3,  # an SSE response ends, so the tool can read it whole
@@ -64,8 +60,6 @@ def test_schemathesis_finds_no_failures(tmp_path: Path) -> None:
         ]
         env = {
             **os.environ,
-            "SCHEMATHESIS_HOOKS": "tests.server.schemathesis_hooks",
-            "KEI_SCHEMATHESIS_EXCUSED": str(excused_file),
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
             "NO_COLOR": "1",
         }
@@ -94,10 +88,7 @@ def test_schemathesis_finds_no_failures(tmp_path: Path) -> None:
     assert duration is not None
     assert float(duration.group(1)) >= 120
 
-    excused = [json.loads(line) for line in excused_file.read_text().splitlines()] if excused_file.exists() else []
-    reasons = collections.Counter(item["reason"] for item in excused)
-    assert set(reasons) <= EXCUSES, reasons
     print(
-        f"\nschemathesis: {generated} cases generated, {passed} passed, 0 failures in {duration.group(1)} s "
-        f"(28/28 operations); excused tool/spec limits: {dict(reasons)}"
+        f"\nschemathesis: {generated} cases generated, {passed} passed, 0 failures "
+        f"in {duration.group(1)} s (28/28 operations), nothing excused"
     )

@@ -25,7 +25,8 @@ PLAN = "/api/v1/rpc/plan"
         ("GET", "/api/v1/health", {}, 200),
         ("DELETE", "/api/v1/registry/agents/nobody", {}, 404),
         ("POST", PLAN, {"json": {}}, 422),
-        ("POST", PLAN, {"content": b"{not json"}, 400),
+        ("POST", PLAN, {"content": b"{not json", "headers": {"Content-Type": "application/json"}}, 400),
+        ("POST", PLAN, {"content": b'{"objective": "x"}', "headers": {"Content-Type": "text/plain"}}, 415),
         ("GET", PLAN, {}, 405),
         ("GET", "/api/v1/nowhere", {}, 404),
         ("POST", PLAN, {"json": {"objective": "x"}, "headers": {"Authorization": "Bearer nope"}}, 401),
@@ -60,14 +61,23 @@ def test_validation_lists_every_problem(http: httpx.Client) -> None:
     )
     assert response.status_code == 422
     paths = [error["path"] for error in response.json()["errors"]]
-    assert paths == ["header:X-Agent-ID", "header:traceparent", "header:X-Kei-Retry-Count", "$.context", "$.objective"]
-    assert response.json()["detail"] == "5 problem(s) in the request."
+    assert paths == ["header:X-Agent-ID", "header:X-Kei-Retry-Count", "$.context", "$.objective"]
+    assert response.json()["detail"] == "4 problem(s) in the request."
 
 
 def test_invalid_header_on_health_is_400(http: httpx.Client) -> None:
-    response = http.get("/api/v1/health", headers={"traceparent": "nope"})
+    response = http.get("/api/v1/health", headers={"X-Correlation-ID": "not valid!"})
     assert response.status_code == 400  # 422 is not documented for health
-    assert response.json()["errors"][0]["path"] == "header:traceparent"
+    assert response.json()["errors"][0]["path"] == "header:X-Correlation-ID"
+
+
+@pytest.mark.parametrize("traceparent", ["nope", "00-zz", "00-" + "0" * 32 + "-" + "0" * 16 + "-01", "ff-xyz-1-2", ""])
+def test_a_malformed_traceparent_is_ignored_as_w3c_trace_context_requires(http: httpx.Client, traceparent: str) -> None:
+    """W3C Trace Context: a receiver that cannot parse ``traceparent`` starts a new trace; it never
+    rejects the request for it."""
+    health = http.get("/api/v1/health", headers={"traceparent": traceparent})
+    plan = http.post(PLAN, json={"objective": "traced"}, headers={"traceparent": traceparent})
+    assert (health.status_code, plan.status_code) == (200, 200)
 
 
 def test_stats_count_attempts_and_record_headers(server: ServerHandle, http: httpx.Client) -> None:
@@ -202,6 +212,43 @@ def test_cli_serve_runs_the_server_in_the_foreground() -> None:
         assert response.status_code == 200
         tools = httpx.get(f"{url}/api/v1/mcp/tools", headers={"Authorization": "Bearer cli-token"})
         assert tools.status_code == 403
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+CLI = [sys.executable, "-m", "kei_agent.testing.cli"]
+
+
+def test_cli_serve_admin_accepts_only_its_admin_token() -> None:
+    """``--admin`` with ``--admin-token``: faults need that token; the API token cannot inject them."""
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--port", "0", "--token", "cli-token", "--admin", "--admin-token", "cli-admin-secret"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split()[4]
+        assert "admin token: cli-admin-secret" in proc.stdout.readline()
+        fault = {"kind": "status", "status_code": 503}
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                by_api_token = httpx.post(
+                    f"{url}/_admin/faults", json=fault, headers={"Authorization": "Bearer cli-token"}
+                )
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        by_admin = httpx.get(f"{url}/_admin/faults", headers={"Authorization": "Bearer cli-admin-secret"})
+        assert (by_api_token.status_code, by_admin.status_code) == (403, 200)
+        assert by_admin.json()["faults"] == []
     finally:
         proc.terminate()
         proc.wait(10)

@@ -89,6 +89,7 @@ if TYPE_CHECKING:
     from .reference import Reference
     from .resource import Resource
     from .resource_list import ResourceList
+    from .server_sent_event import ServerSentEvent
     from .stream_event import StreamEvent
     from .stream_event_data import StreamEventData
     from .subscribe_frame import SubscribeFrame
@@ -182,6 +183,7 @@ _MODULES: dict[str, str] = {
     "Reference": ".reference",
     "Resource": ".resource",
     "ResourceList": ".resource_list",
+    "ServerSentEvent": ".server_sent_event",
     "StreamEvent": ".stream_event",
     "StreamEventData": ".stream_event_data",
     "SubscribeFrame": ".subscribe_frame",
@@ -290,6 +292,7 @@ __all__ = (
     "Reference",
     "Resource",
     "ResourceList",
+    "ServerSentEvent",
     "StreamEvent",
     "StreamEventData",
     "SubscribedFrame",

@@ -22,7 +22,8 @@ class BusRequest(ModelMapping):
     """
     Attributes:
         operation (str): plan, act, observe, explain or a custom operation name.
-        payload (BusRequestPayload): The RPC operation's request body.
+        payload (BusRequestPayload): The RPC operation's request body: for plan, act, observe and explain their request
+            schema (PlanRequest, ...).
         timeout_seconds (float | Unset):  Default: 10.0.
     """
 

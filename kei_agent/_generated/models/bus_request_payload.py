@@ -15,7 +15,7 @@ T = TypeVar("T", bound="BusRequestPayload")
 
 @_attrs_define(repr=False)  # ModelMapping.__repr__ prints the data
 class BusRequestPayload(ModelMapping):
-    """The RPC operation's request body."""
+    """The RPC operation's request body: for plan, act, observe and explain their request schema (PlanRequest, ...)."""
 
     _wire_names: ClassVar[dict[str, str]] = {}
 

@@ -12,6 +12,7 @@ from ..models.tool_status import ToolStatus
 from ..types import UNSET, ModelMapping, Unset
 
 if TYPE_CHECKING:
+    from ..models.problem_error import ProblemError
     from ..models.tool_result_result import ToolResultResult
 
 
@@ -28,6 +29,8 @@ class ToolResult(ModelMapping):
         duration_ms (float):
         result (ToolResultResult | Unset):
         error (str | Unset):
+        errors (list[ProblemError] | Unset): With status `error` because the parameters do not match the tool's schema -
+            every problem with its JSON path.
     """
 
     _wire_names: ClassVar[dict[str, str]] = {
@@ -37,6 +40,7 @@ class ToolResult(ModelMapping):
         "duration_ms": "duration_ms",
         "result": "result",
         "error": "error",
+        "errors": "errors",
     }
 
     execution_id: str
@@ -45,6 +49,7 @@ class ToolResult(ModelMapping):
     duration_ms: float
     result: ToolResultResult | Unset = UNSET
     error: str | Unset = UNSET
+    errors: list[ProblemError] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -62,6 +67,13 @@ class ToolResult(ModelMapping):
 
         error = self.error
 
+        errors: list[dict[str, Any]] | Unset = UNSET
+        if not isinstance(self.errors, Unset):
+            errors = []
+            for errors_item_data in self.errors:
+                errors_item = errors_item_data.to_dict()
+                errors.append(errors_item)
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -76,11 +88,14 @@ class ToolResult(ModelMapping):
             field_dict["result"] = result
         if error is not UNSET:
             field_dict["error"] = error
+        if errors is not UNSET:
+            field_dict["errors"] = errors
 
         return field_dict
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.problem_error import ProblemError  # noqa: PLC0415
         from ..models.tool_result_result import ToolResultResult  # noqa: PLC0415
 
         d = dict(src_dict)
@@ -101,6 +116,15 @@ class ToolResult(ModelMapping):
 
         error = d.pop("error", UNSET)
 
+        _errors = d.pop("errors", UNSET)
+        errors: list[ProblemError] | Unset = UNSET
+        if _errors is not UNSET:
+            errors = []
+            for errors_item_data in _errors:
+                errors_item = ProblemError.from_dict(errors_item_data)
+
+                errors.append(errors_item)
+
         tool_result = cls(
             execution_id=execution_id,
             tool_name=tool_name,
@@ -108,6 +132,7 @@ class ToolResult(ModelMapping):
             duration_ms=duration_ms,
             result=result,
             error=error,
+            errors=errors,
         )
 
         tool_result.additional_properties = d

@@ -278,9 +278,33 @@ def test_probe_endpoints_for_kubernetes(kei_server: ServerHandle) -> None:
     assert (ready.status_code, sorted(ready.json()["checks"])) == (200, ["kei_api", "memory"])
     assert live_during_outage.status_code == 200
     assert (not_ready.status_code, not_ready.json()["status"]) == (503, "unhealthy")
-    assert not_ready.json()["checks"]["kei_api"]["message"] == "expected HTTP 200, got 503"
+    assert not_ready.json()["checks"]["kei_api"] == {"status": "unhealthy"}  # no message for strangers
     assert (missing.status_code, wrong_method.status_code) == (404, 405)
     assert (head.status_code, head.content) == (200, b"")
     with pytest.raises(httpx.ConnectError):
         with httpx.Client() as http:
             http.get(f"{server.url}/health")
+
+
+def test_ready_shows_no_internal_hosts_or_errors_unless_details_are_opted_in() -> None:
+    """A down database's host, port and error text go to the log; the probe body shows statuses."""
+    port = free_port()
+    check = DatabaseHealthCheck("db", f"postgresql://kei:pw-789@db-internal.localhost:{port}/kei", timeout_seconds=5)
+    manager = HealthManager([check])
+    public = manager.serve("127.0.0.1", 0)
+    detailed = manager.serve("127.0.0.1", 0, details=True)
+    try:
+        with httpx.Client() as http:
+            public_ready = http.get(f"{public.url}/ready")
+            detailed_ready = http.get(f"{detailed.url}/ready")
+    finally:
+        public.close()
+        detailed.close()
+    assert public_ready.status_code == detailed_ready.status_code == 503
+    assert public_ready.json()["checks"] == {"db": {"status": "unhealthy"}}
+    for leak in ("db-internal", "OperationalError", "check failed", "pw-789"):
+        assert leak not in public_ready.text, leak
+    opted_in = detailed_ready.json()["checks"]["db"]
+    assert "db-internal" in opted_in["error"]
+    assert "OperationalError" in opted_in["error"]
+    assert "pw-789" not in detailed_ready.text

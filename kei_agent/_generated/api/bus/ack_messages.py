@@ -21,7 +21,7 @@ def _get_kwargs(
     x_correlation_id: str | Unset = UNSET,
     x_tenant_id: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     if not isinstance(x_agent_id, Unset):
@@ -37,7 +37,7 @@ def _get_kwargs(
         headers["traceparent"] = traceparent
 
     if not isinstance(x_kei_retry_count, Unset):
-        headers["X-Kei-Retry-Count"] = str(x_kei_retry_count)
+        headers["X-Kei-Retry-Count"] = x_kei_retry_count
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -79,6 +79,16 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         response_404 = Problem.from_dict(response.json())
 
         return response_404
+
+    if response.status_code == 413:
+        response_413 = Problem.from_dict(response.json())
+
+        return response_413
+
+    if response.status_code == 415:
+        response_415 = Problem.from_dict(response.json())
+
+        return response_415
 
     if response.status_code == 422:
         response_422 = Problem.from_dict(response.json())
@@ -124,7 +134,7 @@ def sync_detailed(
     x_correlation_id: str | Unset = UNSET,
     x_tenant_id: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> Response[AckResult | Problem]:
     """Acknowledge delivered messages
 
@@ -137,7 +147,7 @@ def sync_detailed(
         x_correlation_id (str | Unset):
         x_tenant_id (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
         body (AckRequest):
 
     Raises:
@@ -174,7 +184,7 @@ def sync(
     x_correlation_id: str | Unset = UNSET,
     x_tenant_id: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> AckResult | Problem | None:
     """Acknowledge delivered messages
 
@@ -187,7 +197,7 @@ def sync(
         x_correlation_id (str | Unset):
         x_tenant_id (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
         body (AckRequest):
 
     Raises:
@@ -219,7 +229,7 @@ async def asyncio_detailed(
     x_correlation_id: str | Unset = UNSET,
     x_tenant_id: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> Response[AckResult | Problem]:
     """Acknowledge delivered messages
 
@@ -232,7 +242,7 @@ async def asyncio_detailed(
         x_correlation_id (str | Unset):
         x_tenant_id (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
         body (AckRequest):
 
     Raises:
@@ -267,7 +277,7 @@ async def asyncio(
     x_correlation_id: str | Unset = UNSET,
     x_tenant_id: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> AckResult | Problem | None:
     """Acknowledge delivered messages
 
@@ -280,7 +290,7 @@ async def asyncio(
         x_correlation_id (str | Unset):
         x_tenant_id (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
         body (AckRequest):
 
     Raises:

@@ -18,7 +18,7 @@ def _get_kwargs(
     x_correlation_id: str | Unset = UNSET,
     x_tenant_id: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     if not isinstance(x_agent_id, Unset):
@@ -34,7 +34,7 @@ def _get_kwargs(
         headers["traceparent"] = traceparent
 
     if not isinstance(x_kei_retry_count, Unset):
-        headers["X-Kei-Retry-Count"] = str(x_kei_retry_count)
+        headers["X-Kei-Retry-Count"] = x_kei_retry_count
 
     _kwargs: dict[str, Any] = {
         "method": "delete",
@@ -115,7 +115,7 @@ def sync_detailed(
     x_correlation_id: str | Unset = UNSET,
     x_tenant_id: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> Response[Any | Problem]:
     """Delete a subscription
 
@@ -128,7 +128,7 @@ def sync_detailed(
         x_correlation_id (str | Unset):
         x_tenant_id (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -162,7 +162,7 @@ def sync(
     x_correlation_id: str | Unset = UNSET,
     x_tenant_id: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> Any | Problem | None:
     """Delete a subscription
 
@@ -175,7 +175,7 @@ def sync(
         x_correlation_id (str | Unset):
         x_tenant_id (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -204,7 +204,7 @@ async def asyncio_detailed(
     x_correlation_id: str | Unset = UNSET,
     x_tenant_id: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> Response[Any | Problem]:
     """Delete a subscription
 
@@ -217,7 +217,7 @@ async def asyncio_detailed(
         x_correlation_id (str | Unset):
         x_tenant_id (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -249,7 +249,7 @@ async def asyncio(
     x_correlation_id: str | Unset = UNSET,
     x_tenant_id: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> Any | Problem | None:
     """Delete a subscription
 
@@ -262,7 +262,7 @@ async def asyncio(
         x_correlation_id (str | Unset):
         x_tenant_id (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

@@ -21,7 +21,7 @@ def _get_kwargs(
     x_correlation_id: str | Unset = UNSET,
     x_tenant_id: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     if not isinstance(x_agent_id, Unset):
@@ -37,7 +37,7 @@ def _get_kwargs(
         headers["traceparent"] = traceparent
 
     if not isinstance(x_kei_retry_count, Unset):
-        headers["X-Kei-Retry-Count"] = str(x_kei_retry_count)
+        headers["X-Kei-Retry-Count"] = x_kei_retry_count
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -80,6 +80,16 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         response_404 = Problem.from_dict(response.json())
 
         return response_404
+
+    if response.status_code == 413:
+        response_413 = Problem.from_dict(response.json())
+
+        return response_413
+
+    if response.status_code == 415:
+        response_415 = Problem.from_dict(response.json())
+
+        return response_415
 
     if response.status_code == 422:
         response_422 = Problem.from_dict(response.json())
@@ -127,7 +137,7 @@ def sync_detailed(
     x_correlation_id: str | Unset = UNSET,
     x_tenant_id: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> Response[MessageBatch | Problem]:
     """Receive messages (long poll)
 
@@ -142,7 +152,7 @@ def sync_detailed(
         x_correlation_id (str | Unset):
         x_tenant_id (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
         body (PollRequest | Unset):
 
     Raises:
@@ -179,7 +189,7 @@ def sync(
     x_correlation_id: str | Unset = UNSET,
     x_tenant_id: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> MessageBatch | Problem | None:
     """Receive messages (long poll)
 
@@ -194,7 +204,7 @@ def sync(
         x_correlation_id (str | Unset):
         x_tenant_id (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
         body (PollRequest | Unset):
 
     Raises:
@@ -226,7 +236,7 @@ async def asyncio_detailed(
     x_correlation_id: str | Unset = UNSET,
     x_tenant_id: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> Response[MessageBatch | Problem]:
     """Receive messages (long poll)
 
@@ -241,7 +251,7 @@ async def asyncio_detailed(
         x_correlation_id (str | Unset):
         x_tenant_id (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
         body (PollRequest | Unset):
 
     Raises:
@@ -276,7 +286,7 @@ async def asyncio(
     x_correlation_id: str | Unset = UNSET,
     x_tenant_id: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> MessageBatch | Problem | None:
     """Receive messages (long poll)
 
@@ -291,7 +301,7 @@ async def asyncio(
         x_correlation_id (str | Unset):
         x_tenant_id (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
         body (PollRequest | Unset):
 
     Raises:

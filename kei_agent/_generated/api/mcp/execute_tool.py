@@ -22,7 +22,7 @@ def _get_kwargs(
     x_tenant_id: str | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     if not isinstance(x_agent_id, Unset):
@@ -41,7 +41,7 @@ def _get_kwargs(
         headers["traceparent"] = traceparent
 
     if not isinstance(x_kei_retry_count, Unset):
-        headers["X-Kei-Retry-Count"] = str(x_kei_retry_count)
+        headers["X-Kei-Retry-Count"] = x_kei_retry_count
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -88,6 +88,16 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         response_409 = Problem.from_dict(response.json())
 
         return response_409
+
+    if response.status_code == 413:
+        response_413 = Problem.from_dict(response.json())
+
+        return response_413
+
+    if response.status_code == 415:
+        response_415 = Problem.from_dict(response.json())
+
+        return response_415
 
     if response.status_code == 422:
         response_422 = Problem.from_dict(response.json())
@@ -136,12 +146,13 @@ def sync_detailed(
     x_tenant_id: str | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> Response[Problem | ToolResult]:
     """Execute a tool
 
-     Runs a tool with parameters that must match the tool's parameter schema (422 otherwise). Unknown
-    tools answer 404.
+     Runs a tool with parameters. Parameters that do not match the tool's parameter schema give a result
+    with status `error` listing every problem in `errors` - as MCP reports invalid tool input, a tool
+    error the caller (or model) can correct, not a protocol error. Unknown tools answer 404.
 
     Args:
         tool_name (str): An MCP tool's name.
@@ -150,7 +161,7 @@ def sync_detailed(
         x_tenant_id (str | Unset):
         idempotency_key (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
         body (ToolExecutionRequest):
 
     Raises:
@@ -189,12 +200,13 @@ def sync(
     x_tenant_id: str | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> Problem | ToolResult | None:
     """Execute a tool
 
-     Runs a tool with parameters that must match the tool's parameter schema (422 otherwise). Unknown
-    tools answer 404.
+     Runs a tool with parameters. Parameters that do not match the tool's parameter schema give a result
+    with status `error` listing every problem in `errors` - as MCP reports invalid tool input, a tool
+    error the caller (or model) can correct, not a protocol error. Unknown tools answer 404.
 
     Args:
         tool_name (str): An MCP tool's name.
@@ -203,7 +215,7 @@ def sync(
         x_tenant_id (str | Unset):
         idempotency_key (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
         body (ToolExecutionRequest):
 
     Raises:
@@ -237,12 +249,13 @@ async def asyncio_detailed(
     x_tenant_id: str | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> Response[Problem | ToolResult]:
     """Execute a tool
 
-     Runs a tool with parameters that must match the tool's parameter schema (422 otherwise). Unknown
-    tools answer 404.
+     Runs a tool with parameters. Parameters that do not match the tool's parameter schema give a result
+    with status `error` listing every problem in `errors` - as MCP reports invalid tool input, a tool
+    error the caller (or model) can correct, not a protocol error. Unknown tools answer 404.
 
     Args:
         tool_name (str): An MCP tool's name.
@@ -251,7 +264,7 @@ async def asyncio_detailed(
         x_tenant_id (str | Unset):
         idempotency_key (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
         body (ToolExecutionRequest):
 
     Raises:
@@ -288,12 +301,13 @@ async def asyncio(
     x_tenant_id: str | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> Problem | ToolResult | None:
     """Execute a tool
 
-     Runs a tool with parameters that must match the tool's parameter schema (422 otherwise). Unknown
-    tools answer 404.
+     Runs a tool with parameters. Parameters that do not match the tool's parameter schema give a result
+    with status `error` listing every problem in `errors` - as MCP reports invalid tool input, a tool
+    error the caller (or model) can correct, not a protocol error. Unknown tools answer 404.
 
     Args:
         tool_name (str): An MCP tool's name.
@@ -302,7 +316,7 @@ async def asyncio(
         x_tenant_id (str | Unset):
         idempotency_key (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
         body (ToolExecutionRequest):
 
     Raises:

@@ -19,7 +19,7 @@ def _get_kwargs(
     x_correlation_id: str | Unset = UNSET,
     x_tenant_id: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     if not isinstance(x_agent_id, Unset):
@@ -35,7 +35,7 @@ def _get_kwargs(
         headers["traceparent"] = traceparent
 
     if not isinstance(x_kei_retry_count, Unset):
-        headers["X-Kei-Retry-Count"] = str(x_kei_retry_count)
+        headers["X-Kei-Retry-Count"] = x_kei_retry_count
 
     _kwargs: dict[str, Any] = {
         "method": "get",
@@ -117,7 +117,7 @@ def sync_detailed(
     x_correlation_id: str | Unset = UNSET,
     x_tenant_id: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> Response[Agent | Problem]:
     """Get an agent
 
@@ -127,7 +127,7 @@ def sync_detailed(
         x_correlation_id (str | Unset):
         x_tenant_id (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -161,7 +161,7 @@ def sync(
     x_correlation_id: str | Unset = UNSET,
     x_tenant_id: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> Agent | Problem | None:
     """Get an agent
 
@@ -171,7 +171,7 @@ def sync(
         x_correlation_id (str | Unset):
         x_tenant_id (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -200,7 +200,7 @@ async def asyncio_detailed(
     x_correlation_id: str | Unset = UNSET,
     x_tenant_id: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> Response[Agent | Problem]:
     """Get an agent
 
@@ -210,7 +210,7 @@ async def asyncio_detailed(
         x_correlation_id (str | Unset):
         x_tenant_id (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -242,7 +242,7 @@ async def asyncio(
     x_correlation_id: str | Unset = UNSET,
     x_tenant_id: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> Agent | Problem | None:
     """Get an agent
 
@@ -252,7 +252,7 @@ async def asyncio(
         x_correlation_id (str | Unset):
         x_tenant_id (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

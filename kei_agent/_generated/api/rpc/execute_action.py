@@ -20,7 +20,7 @@ def _get_kwargs(
     x_tenant_id: str | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     if not isinstance(x_agent_id, Unset):
@@ -39,7 +39,7 @@ def _get_kwargs(
         headers["traceparent"] = traceparent
 
     if not isinstance(x_kei_retry_count, Unset):
-        headers["X-Kei-Retry-Count"] = str(x_kei_retry_count)
+        headers["X-Kei-Retry-Count"] = x_kei_retry_count
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -84,6 +84,16 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         response_409 = Problem.from_dict(response.json())
 
         return response_409
+
+    if response.status_code == 413:
+        response_413 = Problem.from_dict(response.json())
+
+        return response_413
+
+    if response.status_code == 415:
+        response_415 = Problem.from_dict(response.json())
+
+        return response_415
 
     if response.status_code == 422:
         response_422 = Problem.from_dict(response.json())
@@ -131,7 +141,7 @@ def sync_detailed(
     x_tenant_id: str | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> Response[ActionResult | Problem]:
     """Execute an action
 
@@ -144,7 +154,7 @@ def sync_detailed(
         x_tenant_id (str | Unset):
         idempotency_key (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
         body (ActionRequest):
 
     Raises:
@@ -181,7 +191,7 @@ def sync(
     x_tenant_id: str | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> ActionResult | Problem | None:
     """Execute an action
 
@@ -194,7 +204,7 @@ def sync(
         x_tenant_id (str | Unset):
         idempotency_key (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
         body (ActionRequest):
 
     Raises:
@@ -226,7 +236,7 @@ async def asyncio_detailed(
     x_tenant_id: str | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> Response[ActionResult | Problem]:
     """Execute an action
 
@@ -239,7 +249,7 @@ async def asyncio_detailed(
         x_tenant_id (str | Unset):
         idempotency_key (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
         body (ActionRequest):
 
     Raises:
@@ -274,7 +284,7 @@ async def asyncio(
     x_tenant_id: str | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> ActionResult | Problem | None:
     """Execute an action
 
@@ -287,7 +297,7 @@ async def asyncio(
         x_tenant_id (str | Unset):
         idempotency_key (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
         body (ActionRequest):
 
     Raises:

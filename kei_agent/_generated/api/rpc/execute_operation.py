@@ -22,7 +22,7 @@ def _get_kwargs(
     x_tenant_id: str | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     if not isinstance(x_agent_id, Unset):
@@ -41,7 +41,7 @@ def _get_kwargs(
         headers["traceparent"] = traceparent
 
     if not isinstance(x_kei_retry_count, Unset):
-        headers["X-Kei-Retry-Count"] = str(x_kei_retry_count)
+        headers["X-Kei-Retry-Count"] = x_kei_retry_count
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -91,6 +91,16 @@ def _parse_response(
 
         return response_409
 
+    if response.status_code == 413:
+        response_413 = Problem.from_dict(response.json())
+
+        return response_413
+
+    if response.status_code == 415:
+        response_415 = Problem.from_dict(response.json())
+
+        return response_415
+
     if response.status_code == 422:
         response_422 = Problem.from_dict(response.json())
 
@@ -138,7 +148,7 @@ def sync_detailed(
     x_tenant_id: str | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> Response[OperationResult | Problem]:
     """Execute a custom agent operation
 
@@ -146,13 +156,14 @@ def sync_detailed(
     templated) paths first. Unknown operations answer 404.
 
     Args:
-        operation (str): A custom operation's name.
+        operation (str): A custom operation's name; `plan`, `act`, `observe` and `explain` are the
+            fixed-path operations (`/api/v1/rpc/plan`, ...) and cannot be custom names.
         x_agent_id (str | Unset): An agent id.
         x_correlation_id (str | Unset):
         x_tenant_id (str | Unset):
         idempotency_key (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
         body (OperationRequest):
 
     Raises:
@@ -191,7 +202,7 @@ def sync(
     x_tenant_id: str | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> OperationResult | Problem | None:
     """Execute a custom agent operation
 
@@ -199,13 +210,14 @@ def sync(
     templated) paths first. Unknown operations answer 404.
 
     Args:
-        operation (str): A custom operation's name.
+        operation (str): A custom operation's name; `plan`, `act`, `observe` and `explain` are the
+            fixed-path operations (`/api/v1/rpc/plan`, ...) and cannot be custom names.
         x_agent_id (str | Unset): An agent id.
         x_correlation_id (str | Unset):
         x_tenant_id (str | Unset):
         idempotency_key (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
         body (OperationRequest):
 
     Raises:
@@ -239,7 +251,7 @@ async def asyncio_detailed(
     x_tenant_id: str | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> Response[OperationResult | Problem]:
     """Execute a custom agent operation
 
@@ -247,13 +259,14 @@ async def asyncio_detailed(
     templated) paths first. Unknown operations answer 404.
 
     Args:
-        operation (str): A custom operation's name.
+        operation (str): A custom operation's name; `plan`, `act`, `observe` and `explain` are the
+            fixed-path operations (`/api/v1/rpc/plan`, ...) and cannot be custom names.
         x_agent_id (str | Unset): An agent id.
         x_correlation_id (str | Unset):
         x_tenant_id (str | Unset):
         idempotency_key (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
         body (OperationRequest):
 
     Raises:
@@ -290,7 +303,7 @@ async def asyncio(
     x_tenant_id: str | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> OperationResult | Problem | None:
     """Execute a custom agent operation
 
@@ -298,13 +311,14 @@ async def asyncio(
     templated) paths first. Unknown operations answer 404.
 
     Args:
-        operation (str): A custom operation's name.
+        operation (str): A custom operation's name; `plan`, `act`, `observe` and `explain` are the
+            fixed-path operations (`/api/v1/rpc/plan`, ...) and cannot be custom names.
         x_agent_id (str | Unset): An agent id.
         x_correlation_id (str | Unset):
         x_tenant_id (str | Unset):
         idempotency_key (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
         body (OperationRequest):
 
     Raises:

@@ -20,7 +20,7 @@ def _get_kwargs(
     x_tenant_id: str | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     if not isinstance(x_agent_id, Unset):
@@ -39,7 +39,7 @@ def _get_kwargs(
         headers["traceparent"] = traceparent
 
     if not isinstance(x_kei_retry_count, Unset):
-        headers["X-Kei-Retry-Count"] = str(x_kei_retry_count)
+        headers["X-Kei-Retry-Count"] = x_kei_retry_count
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -79,6 +79,16 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         response_409 = Problem.from_dict(response.json())
 
         return response_409
+
+    if response.status_code == 413:
+        response_413 = Problem.from_dict(response.json())
+
+        return response_413
+
+    if response.status_code == 415:
+        response_415 = Problem.from_dict(response.json())
+
+        return response_415
 
     if response.status_code == 422:
         response_422 = Problem.from_dict(response.json())
@@ -126,7 +136,7 @@ def sync_detailed(
     x_tenant_id: str | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> Response[Observation | Problem]:
     """Record an observation
 
@@ -138,7 +148,7 @@ def sync_detailed(
         x_tenant_id (str | Unset):
         idempotency_key (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
         body (ObserveRequest):
 
     Raises:
@@ -175,7 +185,7 @@ def sync(
     x_tenant_id: str | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> Observation | Problem | None:
     """Record an observation
 
@@ -187,7 +197,7 @@ def sync(
         x_tenant_id (str | Unset):
         idempotency_key (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
         body (ObserveRequest):
 
     Raises:
@@ -219,7 +229,7 @@ async def asyncio_detailed(
     x_tenant_id: str | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> Response[Observation | Problem]:
     """Record an observation
 
@@ -231,7 +241,7 @@ async def asyncio_detailed(
         x_tenant_id (str | Unset):
         idempotency_key (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
         body (ObserveRequest):
 
     Raises:
@@ -266,7 +276,7 @@ async def asyncio(
     x_tenant_id: str | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> Observation | Problem | None:
     """Record an observation
 
@@ -278,7 +288,7 @@ async def asyncio(
         x_tenant_id (str | Unset):
         idempotency_key (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
         body (ObserveRequest):
 
     Raises:

@@ -21,7 +21,7 @@ def _get_kwargs(
     x_correlation_id: str | Unset = UNSET,
     x_tenant_id: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     if not isinstance(x_agent_id, Unset):
@@ -37,7 +37,7 @@ def _get_kwargs(
         headers["traceparent"] = traceparent
 
     if not isinstance(x_kei_retry_count, Unset):
-        headers["X-Kei-Retry-Count"] = str(x_kei_retry_count)
+        headers["X-Kei-Retry-Count"] = x_kei_retry_count
 
     params: dict[str, Any] = {}
 
@@ -128,7 +128,7 @@ def sync_detailed(
     x_correlation_id: str | Unset = UNSET,
     x_tenant_id: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> Response[EventPage | Problem]:
     """Poll for events (last-resort transport)
 
@@ -144,7 +144,7 @@ def sync_detailed(
         x_correlation_id (str | Unset):
         x_tenant_id (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -184,7 +184,7 @@ def sync(
     x_correlation_id: str | Unset = UNSET,
     x_tenant_id: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> EventPage | Problem | None:
     """Poll for events (last-resort transport)
 
@@ -200,7 +200,7 @@ def sync(
         x_correlation_id (str | Unset):
         x_tenant_id (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -235,7 +235,7 @@ async def asyncio_detailed(
     x_correlation_id: str | Unset = UNSET,
     x_tenant_id: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> Response[EventPage | Problem]:
     """Poll for events (last-resort transport)
 
@@ -251,7 +251,7 @@ async def asyncio_detailed(
         x_correlation_id (str | Unset):
         x_tenant_id (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -289,7 +289,7 @@ async def asyncio(
     x_correlation_id: str | Unset = UNSET,
     x_tenant_id: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> EventPage | Problem | None:
     """Poll for events (last-resort transport)
 
@@ -305,7 +305,7 @@ async def asyncio(
         x_correlation_id (str | Unset):
         x_tenant_id (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

@@ -20,7 +20,7 @@ def _get_kwargs(
     x_tenant_id: str | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     if not isinstance(x_agent_id, Unset):
@@ -39,7 +39,7 @@ def _get_kwargs(
         headers["traceparent"] = traceparent
 
     if not isinstance(x_kei_retry_count, Unset):
-        headers["X-Kei-Retry-Count"] = str(x_kei_retry_count)
+        headers["X-Kei-Retry-Count"] = x_kei_retry_count
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -81,6 +81,16 @@ def _parse_response(
         response_409 = Problem.from_dict(response.json())
 
         return response_409
+
+    if response.status_code == 413:
+        response_413 = Problem.from_dict(response.json())
+
+        return response_413
+
+    if response.status_code == 415:
+        response_415 = Problem.from_dict(response.json())
+
+        return response_415
 
     if response.status_code == 422:
         response_422 = Problem.from_dict(response.json())
@@ -128,7 +138,7 @@ def sync_detailed(
     x_tenant_id: str | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> Response[EventPublishAck | Problem]:
     """Publish an event to a topic
 
@@ -140,7 +150,7 @@ def sync_detailed(
         x_tenant_id (str | Unset):
         idempotency_key (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
         body (EventPublishRequest):
 
     Raises:
@@ -177,7 +187,7 @@ def sync(
     x_tenant_id: str | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> EventPublishAck | Problem | None:
     """Publish an event to a topic
 
@@ -189,7 +199,7 @@ def sync(
         x_tenant_id (str | Unset):
         idempotency_key (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
         body (EventPublishRequest):
 
     Raises:
@@ -221,7 +231,7 @@ async def asyncio_detailed(
     x_tenant_id: str | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> Response[EventPublishAck | Problem]:
     """Publish an event to a topic
 
@@ -233,7 +243,7 @@ async def asyncio_detailed(
         x_tenant_id (str | Unset):
         idempotency_key (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
         body (EventPublishRequest):
 
     Raises:
@@ -268,7 +278,7 @@ async def asyncio(
     x_tenant_id: str | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
     traceparent: str | Unset = UNSET,
-    x_kei_retry_count: int | Unset = UNSET,
+    x_kei_retry_count: str | Unset = UNSET,
 ) -> EventPublishAck | Problem | None:
     """Publish an event to a topic
 
@@ -280,7 +290,7 @@ async def asyncio(
         x_tenant_id (str | Unset):
         idempotency_key (str | Unset):
         traceparent (str | Unset):
-        x_kei_retry_count (int | Unset):
+        x_kei_retry_count (str | Unset):
         body (EventPublishRequest):
 
     Raises:
