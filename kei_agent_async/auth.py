@@ -42,11 +42,12 @@ from kei_agent.errors import (
 )
 from kei_agent.logging._logger import base_logger
 from kei_agent.observability import get_instrumentation
-from kei_agent.policies.retry import OperationPolicy, Outcome, Retry, RetryPolicy, StatusFailure, TransportFailure
+from kei_agent.policies.retry import OperationPolicy, Outcome, Retry, StatusFailure, TransportFailure
 from kei_agent.policies.retry_after import parse_retry_after
 from kei_agent.secrets import MaskedHeaderValue, Secret
 
-from ._backend import AuthFlow, BlockingPool, SingleFlight, call_maybe_async, sleep
+from ._backend import AuthFlow, BlockingPool, SingleFlight, call_maybe_async
+from ._retrying import Retrying
 from ._tls import build_ssl_context
 
 __all__ = ["BearerAuth", "KeiAuth", "OIDCClientCredentials", "TokenAuth", "build_auth"]
@@ -530,11 +531,9 @@ class OIDCClientCredentials:
             session.close()
 
     async def _retrying(self, url: str, attempt_once: Callable[[], _T]) -> _T:
-        policy = RetryPolicy(self._retry)
-        started = time.monotonic()
-        attempt = 0
+        retrying = Retrying.of(self._retry, _ENDPOINT_POLICY)
         while True:
-            attempt += 1
+            retrying.next_attempt()
             try:
                 return await self._pool.run(attempt_once, self._bound)
             except _EndpointFailure as exc:
@@ -549,22 +548,11 @@ class OIDCClientCredentials:
                 failure = _EndpointFailure(TransportFailure("timeout", sent=True), f"no answer within {self._bound:g}s")
             if failure.outcome is None:
                 break
-            decision = policy.decide(
-                attempt=attempt,
-                outcome=failure.outcome,
-                op=_ENDPOINT_POLICY,
-                idempotency_key_sent=True,
-                elapsed=time.monotonic() - started,
-            )
+            decision = retrying.decide(failure.outcome)
             if not isinstance(decision, Retry):
                 break
-            _log.warning(
-                "token endpoint {url}: {reason}; retrying in {delay:.2f}s",
-                url=redact_url(url),
-                reason=failure.reason,
-                delay=decision.delay,
-            )
-            await sleep(decision.delay)
+            await retrying.wait(decision, f"token endpoint {redact_url(url)} ({failure.reason})", level="WARNING")
+        attempt = retrying.attempt
         raise TokenUnavailableError(
             f"no access token from {redact_url(url)}: {failure.reason} (after {attempt} attempt(s))",
             url=url,

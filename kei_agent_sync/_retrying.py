@@ -76,9 +76,10 @@ class Retrying:
             elapsed=self._budget - self.remaining(),
         )
 
-    def wait(self, decision: Retry, what: str, **context: Any) -> None:
-        """Log the retry (INFO: ``what``, attempt, reason, delay) and sleep its delay."""
-        _log.bind(**context).info(
+    def wait(self, decision: Retry, what: str, *, level: str = "INFO", **context: Any) -> None:
+        """Log the retry (``what``, attempt, reason, delay; INFO unless ``level``) and sleep its delay."""
+        _log.bind(**context).log(
+            level,
             "{what}: attempt {attempt} failed ({reason}); retrying in {delay:.3f}s",
             what=what,
             attempt=self.attempt,
