@@ -6,6 +6,8 @@
 * ``"gzip-bomb"``: 200 with ``Content-Encoding: gzip``: ~1 MB that inflates to 1 GiB.
 * ``"endless-chunked"``: 200 chunked, 64 KiB chunks as fast as the client reads, forever.
 * ``"huge-error"``: 500 with a 50 MB problem body.
+* ``"deep-json"``: 200 with a ~400 KB JSON body nested 200,000 levels deep.
+* ``"huge-int"``: 200 with a JSON body holding an integer of 5,000 digits.
 
 ``requests`` counts the requests it received.
 """
@@ -79,6 +81,12 @@ class HostileServer:
                 chunk = b"%x\r\n" % 65536 + b" " * 65536 + b"\r\n"
                 while not self._stop.is_set():
                     conn.sendall(chunk)
+            elif self.mode in ("deep-json", "huge-int"):
+                body = (
+                    b"[" * 200_000 + b"]" * 200_000 if self.mode == "deep-json" else b'{"status": ' + b"7" * 5000 + b"}"
+                )
+                head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+                conn.sendall(head.encode() + body)
             elif self.mode == "huge-error":
                 size = 50 * 1024 * 1024
                 head = (

@@ -25,6 +25,7 @@ from kei_agent import (
     ConnectionConfig,
     InternalServerError,
     ProtocolError,
+    ResponseValidationError,
     RetryConfig,
     ValidationError,
 )
@@ -296,3 +297,13 @@ def test_a_tls_verification_failure_is_neither_retried_nor_carried_to_the_bus(
     assert downgrades == {}
     assert state is CircuitState.CLOSED
     assert not [record for record in sdk_logs if "retrying" in record or "falling back" in record]
+
+
+@pytest.mark.parametrize("mode", ["deep-json", "huge-int"])
+def test_a_hostile_json_body_is_a_response_validation_error(mode: str) -> None:
+    with run_hostile(mode) as hostile:
+        with make_client(hostile.base_url, retry=RetryConfig(max_attempts=1)) as client:
+            with pytest.raises(ResponseValidationError) as caught:
+                client.health_check()
+    assert caught.value.status_code == 200
+    assert len(caught.value.body) <= 64 * 1024  # the body kept in the error is bounded
