@@ -18,7 +18,32 @@ from ._stream_base import SSE_PATH, Disconnected, Unavailable, locate, refusal
 if TYPE_CHECKING:
     from ._stream_reconnect import StreamMachine
 
-__all__ = ["ServerSentEventsConnection"]
+__all__ = ["MAX_SSE_LINE", "ServerSentEventsConnection"]
+
+#: The longest event-stream line accepted (bytes); a longer one ends the connection, so a peer
+#: that never sends a newline cannot grow the client's memory without bound.
+MAX_SSE_LINE = 1024 * 1024
+
+
+class _LineBoundStream(httpx.AsyncByteStream):
+    """The response body, failing once a line grows beyond ``limit`` bytes."""
+
+    def __init__(self, inner: Any, limit: int) -> None:
+        self._inner = inner
+        self._limit = limit
+
+    async def __aiter__(self) -> Any:
+        pending = 0
+        async for chunk in self._inner:
+            newline = chunk.rfind(b"\n")
+            pending = len(chunk) - newline - 1 if newline >= 0 else pending + len(chunk)
+            if pending > self._limit:
+                raise httpx.RemoteProtocolError(f"an event-stream line exceeds {self._limit} bytes")
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
 
 _log = base_logger.bind(component="kei_agent.stream")
 
@@ -29,6 +54,7 @@ class ServerSentEventsConnection:
     def __init__(self, response: httpx.Response) -> None:
         from httpx_sse import EventSource
 
+        response.stream = _LineBoundStream(response.stream, MAX_SSE_LINE)
         self._response = response
         self._events: Any = EventSource(response).aiter_sse()  # a generator: closed by close()
         self._closed = False
@@ -70,7 +96,7 @@ class ServerSentEventsConnection:
         except StopAsyncIteration:
             raise Disconnected("the server ended the event stream") from None
         except (httpx.TransportError, SSEError) as exc:
-            raise Disconnected(f"read failed: {type(exc).__name__}") from exc
+            raise Disconnected(f"read failed: {type(exc).__name__}: {exc}".rstrip(": ")) from exc
         if not record.data:
             return [{"type": "position", "last_event_id": record.id or None}]
         try:

@@ -8,6 +8,8 @@
 * ``"huge-error"``: 500 with a 50 MB problem body.
 * ``"deep-json"``: 200 with a ~400 KB JSON body nested 200,000 levels deep.
 * ``"huge-int"``: 200 with a JSON body holding an integer of 5,000 digits.
+* ``"endless-sse-line"``: an event stream whose first line never ends (``/stream/poll`` answers an
+  empty page, so a stream can locate itself first).
 
 ``requests`` counts the requests it received.
 """
@@ -36,6 +38,7 @@ class HostileServer:
     def __init__(self, mode: str) -> None:
         self.mode = mode
         self.requests = 0
+        self.sent = 0
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind(("127.0.0.1", 0))
@@ -80,6 +83,19 @@ class HostileServer:
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
                 chunk = b"%x\r\n" % 65536 + b" " * 65536 + b"\r\n"
                 while not self._stop.is_set():
+                    conn.sendall(chunk)
+            elif self.mode == "endless-sse-line":
+                if b"/stream/poll" in data.split(b"\r\n", 1)[0]:
+                    body = b'{"events": [], "last_event_id": "0"}'
+                    head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+                    conn.sendall(head.encode() + body)
+                    return
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+                )
+                chunk = b"%x\r\n" % 65536 + b"x" * 65536 + b"\r\n"
+                while not self._stop.is_set():
+                    self.sent += 65536
                     conn.sendall(chunk)
             elif self.mode in ("deep-json", "huge-int"):
                 body = (

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from loguru import logger
@@ -34,6 +35,7 @@ from kei_agent._generated import models
 from kei_agent.responses import RawResponse
 from kei_agent.testing import Fault, ServerHandle
 from kei_agent_sync import KeiAgentClient
+from kei_agent_sync._stream_sse import MAX_SSE_LINE
 from tests.clients.conftest import TOKEN
 from tests.support.actions import counting_action
 from tests.support.hostile import run_hostile
@@ -307,3 +309,20 @@ def test_a_hostile_json_body_is_a_response_validation_error(mode: str) -> None:
                 client.health_check()
     assert caught.value.status_code == 200
     assert len(caught.value.body) <= 64 * 1024  # the body kept in the error is bounded
+
+
+def test_an_endless_event_stream_line_is_cut_at_the_line_limit() -> None:
+    retry = RetryConfig(max_attempts=1, base_delay=0.01, max_delay=0.02, deadline=1.0)
+    with run_hostile("endless-sse-line") as hostile:
+        with make_client(hostile.base_url, retry=retry) as client:
+            stream = client.stream_events(["demo"], transport="sse")
+            with pytest.raises((APIConnectionError, ProtocolError)) as caught:
+                _first_event(stream)
+            stream.close()
+    assert f"an event-stream line exceeds {MAX_SSE_LINE} bytes" in str(caught.value)
+
+
+def _first_event(stream: Any) -> Any:
+    for event in stream:
+        return event
+    return None
