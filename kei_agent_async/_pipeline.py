@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
-import ssl
 import time
 from collections.abc import Callable, Mapping
 from types import ModuleType
@@ -50,6 +49,14 @@ from kei_agent.logging import get_logger
 from kei_agent.logging._logger import base_logger
 from kei_agent.observability import OperationScope, get_instrumentation
 from kei_agent.policies.breaker import CircuitBreaker, CircuitState
+from kei_agent.policies.failures import (
+    as_protocol,
+    check_headers,
+    not_json,
+    problem_document,
+    tls_failure,
+    transport_outcome,
+)
 from kei_agent.policies.retry import (
     Fail,
     OperationPolicy,
@@ -62,7 +69,7 @@ from kei_agent.policies.retry import (
 )
 from kei_agent.policies.retry_after import parse_retry_after
 from kei_agent.policies.routing import Protocol, ProtocolRouter
-from kei_agent.responses import RawResponse
+from kei_agent.responses import CallOutcome
 
 from ._audit import AuditTrail
 from ._backend import InFlight, PolicyLock, deadline_scope
@@ -78,19 +85,6 @@ MAX_ERROR_BODY = 64 * 1024
 _BUS = OPERATIONS["busRequest"]
 
 
-def as_protocol(value: str | Protocol | None) -> Protocol | None:
-    """``value`` as a :class:`Protocol` (``None`` stays ``None``); unknown names raise ``ProtocolError``."""
-    if value is None or isinstance(value, Protocol):
-        return value
-    if isinstance(value, str) and value.strip().lower() == "auto":  # 0.1.0b6's ProtocolType.AUTO
-        return None
-    try:
-        return Protocol(str(value).strip().lower())
-    except ValueError:
-        allowed = ", ".join(p.value for p in Protocol)
-        raise ProtocolError(f"unknown protocol {value!r}: use one of {allowed}") from None
-
-
 @attrs.frozen
 class CallOptions:
     """Per-client call settings; ``with_options`` derives new ones."""
@@ -98,45 +92,6 @@ class CallOptions:
     timeout: httpx.Timeout
     retry: RetryConfig
     headers: Mapping[str, str] = attrs.field(factory=dict)
-
-
-class CallOutcome:
-    """What happened during one call: handed to the raw response, telemetry and the performance record."""
-
-    __slots__ = (
-        "attempts",
-        "correlation_id",
-        "elapsed",
-        "headers",
-        "protocol",
-        "protocols_tried",
-        "request_id",
-        "status_code",
-    )
-
-    def __init__(self, correlation_id: str) -> None:
-        self.correlation_id = correlation_id
-        self.attempts = 0
-        self.protocol = ""
-        self.protocols_tried: list[str] = []
-        self.status_code = 0
-        self.headers: Mapping[str, str] = {}
-        self.request_id: str | None = None
-        self.elapsed = 0.0
-
-    def raw(self, parsed: Any) -> RawResponse[Any]:
-        """The :class:`RawResponse` of a successful call."""
-        return RawResponse(
-            parsed=parsed,
-            status_code=self.status_code,
-            headers=self.headers,
-            request_id=self.request_id,
-            correlation_id=self.correlation_id,
-            retries=max(self.attempts - len(self.protocols_tried), 0),
-            protocol=self.protocol,
-            protocols_tried=tuple(self.protocols_tried),
-            elapsed=self.elapsed,
-        )
 
 
 class SharedState:
@@ -270,68 +225,6 @@ class _Stop(Exception):
         self.summary = summary or type(error).__name__
 
 
-def _transport_outcome(exc: httpx.TransportError) -> TransportFailure:
-    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
-        return TransportFailure("timeout", sent=False)
-    if isinstance(exc, httpx.TimeoutException):
-        return TransportFailure("timeout", sent=True)
-    if isinstance(exc, httpx.ConnectError):
-        return TransportFailure("connect", sent=False)
-    if isinstance(exc, httpx.WriteError):
-        return TransportFailure("write", sent=True)
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.LocalProtocolError):
-        return TransportFailure("protocol", sent=True)
-    if isinstance(exc, httpx.CloseError):
-        return TransportFailure("closed", sent=True)
-    return TransportFailure("read", sent=True)
-
-
-def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
-    """The TLS verification error behind ``exc``, if the handshake failed on the certificate."""
-    seen: BaseException | None = exc
-    for _ in range(8):
-        if seen is None:
-            return None
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return seen
-        if isinstance(seen, ssl.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(seen):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
-def _problem(body: bytes) -> dict[str, Any] | None:
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _header_problems(headers: Mapping[str, str], where: str) -> list[FieldProblem]:
-    """Header names and values that cannot be sent (never echoing the value: it may be a secret)."""
-    problems = []
-    for name, value in headers.items():
-        if not isinstance(name, str) or not name or not name.isascii() or not all(33 <= ord(c) < 127 for c in name):
-            problems.append(FieldProblem(f"{where}[{name!r}]", "is not a valid header name", "use ASCII letters"))
-        elif not isinstance(value, str) or not value.isascii() or any(ord(c) < 32 and c != "\t" for c in value):
-            problems.append(
-                FieldProblem(
-                    f"{where}[{name!r}]",
-                    "has a value that cannot be sent in an HTTP header (control or non-ASCII characters; value hidden)",
-                    "send printable ASCII only (encode other data, e.g. as base64 or percent-encoding)",
-                )
-            )
-    return problems
-
-
-def check_headers(headers: Mapping[str, str], where: str) -> None:
-    """Raise ``ValidationError`` for header names or values that cannot be sent (values never shown)."""
-    problems = _header_problems(headers, where)
-    if problems:
-        raise ValidationError(problems, title="Invalid header")
-
-
 def _validate(spec: OperationSpec, body: Mapping[str, Any] | None, arguments: Mapping[str, Any]) -> None:
     """Check the call's body and path/query parameters against the spec and the hardening limits."""
     from kei_agent.validation import validate_request  # loaded with the first call, not at import
@@ -453,7 +346,7 @@ class Pipeline:
             if self._shared.config.validate_requests:
                 _validate(spec, body_dict, arguments)
         except RecursionError:
-            raise _not_json(spec, "it nests too deeply or contains itself") from None
+            raise not_json(spec.operation_id, "it nests too deeply or contains itself") from None
         for name in spec.path_params:
             value = arguments.get(name.replace("-", "_"))
             if value is None or str(value).strip(".") == "" or str(value) != str(value).strip():
@@ -586,7 +479,6 @@ class Pipeline:
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key
         full_url = f"{shared.base_url}{url}"
-        where = f"{route.method} {shared.origin}{url}"
         breaker = route.breaker
         with shared.lock.held():
             try:
@@ -631,7 +523,7 @@ class Pipeline:
                             )
                         except httpx.TransportError as exc:
                             error = exc
-                            result = _transport_outcome(exc)
+                            result = transport_outcome(exc)
                             span.transport_error(exc)
                         except TimeoutError as exc:
                             error = httpx.ReadTimeout(
@@ -665,7 +557,7 @@ class Pipeline:
                     closed.__cause__ = error
                     raise _Stop(closed, fall_back=False)
                 if error is not None:
-                    local = self._local_failure(error, route, where)
+                    local = self._local_failure(error, route)
                     if local is not None:
                         with shared.lock.held():
                             breaker.record_ignored()
@@ -720,7 +612,7 @@ class Pipeline:
                     url=url,
                     request_id=outcome.request_id,
                     correlation_id=response.headers.get("X-Correlation-ID", outcome.correlation_id),
-                    problem=_problem(body),
+                    problem=problem_document(body),
                     body=body[:MAX_ERROR_BODY],
                     retry_after=retry_after,
                 ),
@@ -732,9 +624,9 @@ class Pipeline:
             return self._unwrap_bus(spec, parsed, outcome.correlation_id)
         return parsed
 
-    def _local_failure(self, error: BaseException, route: _Route, where: str) -> KeiSDKError | None:
+    def _local_failure(self, error: BaseException, route: _Route) -> KeiSDKError | None:
         """A failure that retrying or another protocol cannot fix (TLS verification, unsendable header)."""
-        tls = _tls_failure(error)
+        tls = tls_failure(error)
         failure: APIConnectionError | None = None
         if tls is not None:
             reason = str(tls) or "certificate rejected"
@@ -781,7 +673,7 @@ class Pipeline:
             )
         except (ValueError, TypeError, RecursionError) as exc:
             reason = "it nests too deeply or contains itself" if isinstance(exc, RecursionError) else str(exc)
-            raise _not_json(route.spec, reason) from None
+            raise not_json(route.spec.operation_id, reason) from None
         # A safety net for peers that trickle bytes (headers included): what runs inside bounds
         # itself by the deadline first (timeouts, token fetch), with its own, more precise error.
         async with deadline_scope(remaining + _DEADLINE_GRACE):
@@ -874,19 +766,6 @@ class Pipeline:
             return model.from_dict(json.loads(body))
         except (KeyError, ValueError, TypeError, AttributeError, RecursionError) as exc:
             raise invalid(f"{type(exc).__name__}: {str(exc)[:200]}", exc) from None
-
-
-def _not_json(spec: OperationSpec, reason: str) -> ValidationError:
-    return ValidationError(
-        [
-            FieldProblem(
-                "body",
-                f"cannot be sent as JSON: {reason}",
-                "pass finite numbers (no NaN or Infinity) and plain nested data without cycles",
-            )
-        ],
-        title=f"Invalid input for {spec.operation_id}",
-    )
 
 
 def _models() -> ModuleType:

@@ -17,13 +17,14 @@ from kei_agent.config import AgentClientConfig, ProtocolConfig, RetryConfig, Sec
 from kei_agent.errors import ConfigurationError, FieldProblem, KeiSDKError
 from kei_agent.messaging import agent_inbox_subject
 from kei_agent.policies.breaker import CircuitState
+from kei_agent.policies.failures import as_protocol
 from kei_agent.policies.routing import Protocol
 from kei_agent.policies.transports import StreamTransport
 
 from ._audit import AuditTrail
 from ._compat import LegacyClientMixin
 from ._operations import Operations
-from ._pipeline import CallOptions, Pipeline, SharedState, as_protocol
+from ._pipeline import CallOptions, Pipeline, SharedState
 from ._protocols import protocol_state
 from ._tls import require_tls_for_credentials
 from ._transport import open_pool
