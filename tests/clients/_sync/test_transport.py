@@ -142,6 +142,28 @@ def test_proxy_from_the_environment_tunnels_https_with_the_clients_tls_settings(
     assert server.base_url.removeprefix("https://") in env_proxy.targets()
 
 
+@pytest.mark.parametrize("no_proxy", ["127.0.0.1", " example.org , 127.0.0.1", "*"])
+def test_no_proxy_hosts_bypass_the_environment_proxy(
+    server: ServerHandle, env_proxy: ForwardProxy, monkeypatch: pytest.MonkeyPatch, no_proxy: str
+) -> None:
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+    with KeiAgentClient(make_config(server.base_url)) as client:
+        plan = client.plan_task(objective="straight to the server")
+    assert plan.objective == "straight to the server"
+    assert server.base_url.removeprefix("http://") not in env_proxy.targets()
+
+
+def test_all_proxy_from_the_environment_carries_calls(
+    server: ServerHandle, env_proxy: ForwardProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("ALL_PROXY", env_proxy.url)
+    with KeiAgentClient(make_config(server.base_url)) as client:
+        client.health_check()
+    assert server.base_url.removeprefix("http://") in env_proxy.targets()
+
+
 def test_unreachable_proxy_from_the_environment_fails_the_call(
     server: ServerHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
