@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import ssl
-from typing import Any, Final
+from typing import Final
 from urllib.parse import urlsplit
 
 import httpx
@@ -170,9 +170,6 @@ class TLSDiagnosticsTransport(httpx.AsyncBaseTransport):
         """Wrap ``inner``; ``presents_certificate`` tells whether a client certificate is configured."""
         self._inner = inner
         self._presents_certificate = presents_certificate
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)  # e.g. the connection pool, for diagnostics
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through the wrapped transport."""

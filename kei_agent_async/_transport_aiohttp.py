@@ -9,7 +9,7 @@ wraps the transport so errors have the httpx types (and meanings) the pipeline r
   ``max_keepalive_connections=0`` or ``keepalive_expiry=0`` disables reuse (aiohttp has no cap on
   the number of idle connections: any other value keeps up to ``max_connections`` idle ones);
 * cookies stay httpx's business (the session's cookie jar is a no-op) and environment proxies
-  are resolved by httpx, which gives each proxy its own transport (see ``_transport``);
+  are resolved by ``_transport``, which gives each proxy its own transport (httpx ``mounts=``);
 * aiohttp's exceptions become httpx's: a connect timeout is ``httpx.ConnectTimeout`` (the request
   was not sent), a read timeout ``httpx.ReadTimeout``, a refused connection or failed TLS
   handshake ``httpx.ConnectError``, a peer that hung up ``httpx.RemoteProtocolError`` — the
@@ -158,7 +158,7 @@ def _session_factory(ssl_context: ssl.SSLContext, limits: httpx.Limits) -> Calla
         return aiohttp.ClientSession(
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),
-            trust_env=False,  # proxies come from httpx (per-proxy transports), never .netrc credentials
+            trust_env=False,  # proxies come from _transport (per-proxy mounts), never .netrc credentials
             auto_decompress=False,
         )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import ssl
-from typing import Any, Final
+from typing import Final
 from urllib.parse import urlsplit
 
 import httpx
@@ -172,9 +172,6 @@ class TLSDiagnosticsTransport(httpx.BaseTransport):
         """Wrap ``inner``; ``presents_certificate`` tells whether a client certificate is configured."""
         self._inner = inner
         self._presents_certificate = presents_certificate
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)  # e.g. the connection pool, for diagnostics
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through the wrapped transport."""

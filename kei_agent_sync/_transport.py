@@ -16,15 +16,18 @@ event loop), so one configuration serves both flavours.
 
 Whatever the transport, the client is an ``httpx.AsyncClient`` with the same TLS context (CA bundle,
 client certificate), pool limits, timeouts and error types; proxies from the environment
-(``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, ``NO_PROXY``) are resolved by httpx, which gives
-each proxy a transport of the chosen kind.
+(``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, ``NO_PROXY``) are read with the standard library
+(:func:`environment_mounts`) and each proxy gets a transport of the chosen kind, mounted with httpx's
+public ``mounts=`` routing (the same patterns httpx derives from the environment itself).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import os
 import ssl
+import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -36,7 +39,7 @@ from kei_agent.errors import ConfigurationError, FieldProblem
 from ._backend import AIOHTTP_FLAVOUR, aiohttp_transport
 from ._tls import TLSDiagnosticsTransport, build_ssl_context, uses_client_certificate
 
-__all__ = ["TRANSPORTS", "TRANSPORT_ENV", "aiohttp_installed", "choose_transport", "open_pool"]
+__all__ = ["TRANSPORTS", "TRANSPORT_ENV", "aiohttp_installed", "choose_transport", "environment_mounts", "open_pool"]
 
 #: The environment variable ``transport="auto"`` consults first.
 TRANSPORT_ENV = "KEI_TRANSPORT"
@@ -81,20 +84,44 @@ def choose_transport(connection: ConnectionConfig, environ: Mapping[str, str] | 
     return setting
 
 
-class _PooledClient(httpx.Client):
-    """``httpx.AsyncClient`` whose pool (and each environment proxy's pool) comes from ``network``."""
+def _is_ip(hostname: str) -> bool:
+    try:
+        ipaddress.ip_address(hostname.split("/")[0])
+    except ValueError:
+        return False
+    return True
 
-    def __init__(self, network: Callable[[httpx.Proxy | None], httpx.BaseTransport], **kwargs: Any) -> None:
-        self._network = network
-        super().__init__(**kwargs)
 
-    def _init_transport(
-        self, *args: Any, transport: httpx.BaseTransport | None = None, **kwargs: Any
-    ) -> httpx.BaseTransport:
-        return transport if transport is not None else self._network(None)
+def environment_mounts(proxies: Mapping[str, str] | None = None) -> dict[str, str | None]:
+    """httpx mount patterns for the environment's proxies: pattern -> proxy URL, or ``None`` (no proxy).
 
-    def _init_proxy_transport(self, proxy: httpx.Proxy, *args: Any, **kwargs: Any) -> httpx.BaseTransport:
-        return self._network(proxy)
+    ``proxies`` is :func:`urllib.request.getproxies` (the default): ``http``/``https``/``all``
+    proxies become ``"http://"``, ``"https://"`` and ``"all://"`` mounts; every ``NO_PROXY`` entry
+    becomes a ``None`` mount (host names match their subdomains too, as in curl and httpx:
+    ``example.com`` -> ``"all://*example.com"``; IP addresses and ``localhost`` match exactly);
+    ``NO_PROXY=*`` turns proxies off. httpx picks the most specific matching pattern per request.
+    """
+    info = urllib.request.getproxies() if proxies is None else proxies
+    mounts: dict[str, str | None] = {}
+    for scheme in ("http", "https", "all"):
+        url = info.get(scheme)
+        if url:
+            mounts[f"{scheme}://"] = url if "://" in url else f"http://{url}"
+    for entry in info.get("no", "").split(","):
+        hostname = entry.strip()
+        if hostname == "*":
+            return {}
+        if not hostname:
+            continue
+        if "://" in hostname:
+            mounts[hostname] = None
+        elif _is_ip(hostname):
+            mounts[f"all://[{hostname}]" if ":" in hostname else f"all://{hostname}"] = None
+        elif hostname.lower() == "localhost":
+            mounts[f"all://{hostname}"] = None
+        else:
+            mounts[f"all://*{hostname}"] = None
+    return mounts
 
 
 def open_pool(
@@ -102,11 +129,14 @@ def open_pool(
     connection: ConnectionConfig,
     security: SecurityConfig,
     *,
+    kind: str,
     transport: httpx.BaseTransport | None = None,
     event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
 ) -> httpx.Client:
-    """The client's one ``httpx.AsyncClient``; ``transport`` replaces the network (transport edge-case tests)."""
-    kind = choose_transport(connection)
+    """The client's one ``httpx.AsyncClient`` over a ``kind`` pool (:func:`choose_transport`).
+
+    ``transport`` replaces the network, proxies included (transport edge-case tests).
+    """
     context = build_ssl_context(connection.verify, security, always=True)
     assert isinstance(context, ssl.SSLContext)
     limits = httpx.Limits(
@@ -125,8 +155,14 @@ def open_pool(
             inner = httpx.HTTPTransport(verify=context, http2=connection.http2, limits=limits, proxy=proxy)
         return TLSDiagnosticsTransport(inner, presents_certificate=presents_certificate) if diagnose else inner
 
-    return _PooledClient(
-        network,
+    if transport is not None:
+        mounts: dict[str, httpx.BaseTransport | None] = {}
+    else:
+        transport = network(None)
+        mounts = {
+            pattern: None if url is None else network(httpx.Proxy(url)) for pattern, url in environment_mounts().items()
+        }
+    return httpx.Client(
         base_url=base_url,
         timeout=httpx.Timeout(connection.timeout, connect=connection.connect_timeout),
         limits=limits,
@@ -134,5 +170,7 @@ def open_pool(
         verify=context,
         follow_redirects=False,
         transport=transport,
+        mounts=mounts,
+        trust_env=False,  # the environment's proxies are the mounts above
         event_hooks=dict(event_hooks) if event_hooks else None,
     )

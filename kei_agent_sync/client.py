@@ -29,7 +29,7 @@ from ._operations import Operations
 from ._pipeline import CallOptions, Pipeline, SharedState
 from ._protocols import protocol_state
 from ._tls import require_tls_for_credentials
-from ._transport import open_pool
+from ._transport import choose_transport, open_pool
 from .auth import KeiAuth, build_auth
 from .bus import Subscription
 from .stream import EventStream
@@ -94,14 +94,17 @@ class KeiAgentClient(LegacyClientMixin):
             raise ConfigurationError(
                 [FieldProblem("connection.http2", "HTTP/2 needs the h2 package: pip install 'httpx[http2]'")]
             )
+        kind = choose_transport(connection)
         http = open_pool(
             config.base_url,
             connection,
             security_config,
+            kind=kind,
             transport=transport,
             event_hooks={"request": [audit.on_request], "response": [audit.on_response]} if audit else None,
         )
         self._config = config
+        self._transport_kind = kind
         self._protocol_config = protocol_config
         self._security_config = security_config
         self._shared = SharedState(config=config, protocol_config=protocol_config, http=http)
@@ -118,6 +121,16 @@ class KeiAgentClient(LegacyClientMixin):
     def config(self) -> AgentClientConfig:
         """The client's configuration."""
         return self._config
+
+    @property
+    def transport(self) -> str:
+        """Which connection pool carries the calls: ``"httpx"`` (httpcore) or ``"aiohttp"``.
+
+        ``ConnectionConfig.transport`` (or ``KEI_TRANSPORT``) chooses it when the client is created;
+        the sync client always reports ``"httpx"``. A ``transport=`` given to the constructor (for
+        tests of transport edge cases) replaces the network but not this configured choice.
+        """
+        return self._transport_kind
 
     def with_options(
         self,
@@ -137,6 +150,7 @@ class KeiAgentClient(LegacyClientMixin):
             new_timeout = options.timeout
         derived = object.__new__(type(self))
         derived._config = self._config
+        derived._transport_kind = self._transport_kind
         derived._protocol_config = self._protocol_config
         derived._security_config = self._security_config
         derived._shared = self._shared

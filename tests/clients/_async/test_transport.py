@@ -23,8 +23,8 @@ from kei_agent.testing import Fault, ServerHandle
 from kei_agent_async import KeiAgentClient
 from kei_agent_async._backend import AIOHTTP_FLAVOUR
 from tests.clients.conftest import TOKEN
+from tests.support.connections import count_connections
 from tests.support.peers import free_port
-from tests.support.pools import pool_view
 from tests.support.proxy import ForwardProxy
 
 pytestmark = pytest.mark.anyio
@@ -39,8 +39,10 @@ def make_config(url: str, **overrides: object) -> AgentClientConfig:
 async def test_the_scenarios_run_on_the_transport_they_name(server: ServerHandle, kei_transport: str | None) -> None:
     async with KeiAgentClient(make_config(server.base_url)) as client:
         await client.health_check()
-        kind = pool_view(client._shared.http).kind
+        kind = client.transport
+        derived = client.with_options(timeout=5.0).transport
     assert kind == (kei_transport if AIOHTTP_FLAVOUR else "httpx")
+    assert derived == kind  # a derived client shares the pool
 
 
 @pytest.mark.parametrize("setting", ["httpx", "aiohttp"])
@@ -51,22 +53,30 @@ async def test_an_explicit_transport_wins_over_kei_transport(
     config = make_config(server.base_url, connection=ConnectionConfig(transport=setting))
     async with KeiAgentClient(config) as client:
         plan = await client.plan_task(objective="on a chosen transport")
-        kind = pool_view(client._shared.http).kind
+        kind = client.transport
     assert plan.objective == "on a chosen transport"
     assert kind == (setting if AIOHTTP_FLAVOUR else "httpx")  # the sync client always uses httpx
 
 
-@pytest.mark.parametrize("no_reuse", [{"max_keepalive_connections": 0}, {"keepalive_expiry": 0.0}])
-async def test_no_keepalive_closes_each_connection_after_its_call(
-    server: ServerHandle, no_reuse: dict[str, float]
+@pytest.mark.parametrize(
+    ("settings", "opened"),
+    [
+        ({}, [1, 1, 1]),  # the control: keep-alive reuses the one connection
+        ({"max_keepalive_connections": 0}, [1, 2, 3]),
+        ({"keepalive_expiry": 0.0}, [1, 2, 3]),
+    ],
+)
+async def test_no_keepalive_opens_a_new_connection_for_each_call(
+    server: ServerHandle, settings: dict[str, float], opened: list[int]
 ) -> None:
-    config = make_config(server.base_url, connection=ConnectionConfig(**no_reuse))  # type: ignore[arg-type]
-    async with KeiAgentClient(config) as client:
-        left_open = []
-        for _ in range(3):
-            await client.health_check()
-            left_open.append(len(pool_view(client._shared.http).connections))
-    assert left_open == [0, 0, 0]
+    with count_connections(server.base_url) as counter:
+        config = make_config(counter.url, connection=ConnectionConfig(**settings))  # type: ignore[arg-type]
+        async with KeiAgentClient(config) as client:
+            accepted = []
+            for _ in range(3):
+                await client.health_check()
+                accepted.append(counter.accepted)
+    assert accepted == opened  # counted where the connections arrive, on both transports
     assert server.stats.requests("getHealth") == 3
 
 
@@ -128,6 +138,28 @@ async def test_proxy_from_the_environment_tunnels_https_with_the_clients_tls_set
         health = await client.health_check()
     assert health["status"]
     assert server.base_url.removeprefix("https://") in env_proxy.targets()
+
+
+@pytest.mark.parametrize("no_proxy", ["127.0.0.1", " example.org , 127.0.0.1", "*"])
+async def test_no_proxy_hosts_bypass_the_environment_proxy(
+    server: ServerHandle, env_proxy: ForwardProxy, monkeypatch: pytest.MonkeyPatch, no_proxy: str
+) -> None:
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+    async with KeiAgentClient(make_config(server.base_url)) as client:
+        plan = await client.plan_task(objective="straight to the server")
+    assert plan.objective == "straight to the server"
+    assert server.base_url.removeprefix("http://") not in env_proxy.targets()
+
+
+async def test_all_proxy_from_the_environment_carries_calls(
+    server: ServerHandle, env_proxy: ForwardProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("ALL_PROXY", env_proxy.url)
+    async with KeiAgentClient(make_config(server.base_url)) as client:
+        await client.health_check()
+    assert server.base_url.removeprefix("http://") in env_proxy.targets()
 
 
 async def test_unreachable_proxy_from_the_environment_fails_the_call(
