@@ -38,9 +38,10 @@ _log = base_logger.bind(component="kei_agent.stream")
 class WebSocketConnection:
     """One upgraded connection speaking the spec's frames (an httpx-ws session on the pooled connection)."""
 
-    def __init__(self, response: httpx.Response, session: Any) -> None:
+    def __init__(self, response: httpx.Response, session: Any, ping_timeout: float) -> None:
         self._response = response
         self._session = session
+        self._ping_timeout = ping_timeout
         self._stream: Any = response.extensions["network_stream"]
         self._done = Signal()
         self._worker: Worker | None = None
@@ -82,7 +83,7 @@ class WebSocketConnection:
             keepalive_ping_timeout_seconds=stream.keepalive,
             response=response,
         )
-        connection = cls(response, session)
+        connection = cls(response, session, stream.keepalive)
         connection._start()
         return connection
 
@@ -119,7 +120,7 @@ class WebSocketConnection:
                 raise Disconnected("closed by the server") from None
             except WebSocketNetworkError:
                 raise Disconnected(
-                    f"connection lost (or no answer to a keep-alive ping within {self._session_timeout():g} s)"
+                    f"connection lost (or no answer to a keep-alive ping within {self._ping_timeout:g} s)"
                 ) from None
             except Exception as exc:  # the session's queue closed under us: closed locally
                 raise Disconnected(f"read failed: {type(exc).__name__}") from exc
@@ -130,9 +131,6 @@ class WebSocketConnection:
                 _log.debug("stream: ignoring a frame that is not a JSON object: {text!r}", text=event.data[:200])
                 continue
             return [frame]
-
-    def _session_timeout(self) -> float:
-        return float(getattr(self._session, "_keepalive_ping_timeout_seconds", 0) or 0)
 
     def close(self) -> None:
         """Close politely (a close frame), then cut the connection and stop the session.
