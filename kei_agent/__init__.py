@@ -74,6 +74,7 @@ from .errors import (
     ValidationError,
 )
 from .policies import CircuitState, Protocol
+from .responses import RawResponse
 from .secrets import Secret
 
 #: The name kei-agent-py-sdk 0.1.0b6 used for :class:`Protocol` (its ``AUTO``: leave ``protocol`` out).
@@ -215,6 +216,7 @@ __all__ = [
     "ProtocolConfig",
     "ProtocolError",
     "ProtocolType",
+    "RawResponse",
     "RateLimitError",
     "ResponseValidationError",
     "RetryConfig",

@@ -13,7 +13,7 @@ from kei_agent.testing import ServerHandle
 from tests.support.peers import REPO_ROOT
 
 DOC = REPO_ROOT / "docs" / "transports.md"
-DOC_URL = "https://api.kei-framework.com"
+DOC_URL = "http://127.0.0.1:8080"
 SNIPPETS = re.findall(r"```python\n(.+?)```", DOC.read_text(encoding="utf-8"), re.S)
 
 
