@@ -231,7 +231,7 @@ def test_timeout_and_deadline_bound_a_hung_server(hung_server: tuple[str, list[s
     assert "health: calling " + url in lines[0]
     assert "at most 0.3 s each, 1.5 s in all" in lines[0]
     assert any("failed (timeout error); retrying in" in line for line in lines)
-    assert lines[-1].startswith("kei-agent health: GET /api/v1/health failed after")
+    assert lines[-1].startswith("kei-agent health: GET /api/v1/health (getHealth) failed after")
     assert "raise --timeout / --deadline" in lines[-1]
     assert len(accepted) >= 2  # the retries really happened
     assert "Traceback" not in proc.stderr

@@ -190,7 +190,7 @@ def test_ready_when_checks_pass_heartbeats_and_drains_on_sigterm(
             "system_memory": ready["checks"]["system_memory"]["status"],
             "agent": "healthy",
         }
-        assert ready["checks"]["database"]["message"] == "SELECT 1 succeeded"
+        assert set(ready["checks"]["database"]) == {"status"}  # no internals (hosts, texts) on the probe
         assert kei_server.stats.requests("getRootHealth") >= 1  # the seed's check: <server>/health
         assert registry_status(kei_server, POD_NAME) == 200  # KEI_AGENT_ID from the pod name
         deadline = time.monotonic() + WAIT
@@ -204,7 +204,7 @@ def test_ready_when_checks_pass_heartbeats_and_drains_on_sigterm(
 
         agent.process.send_signal(signal.SIGTERM)
         draining = agent.wait_for("/ready", 503).json()
-        assert draining["checks"]["agent"]["message"] == "draining: shutting down after SIGTERM"
+        assert draining["checks"]["agent"]["status"] == "unhealthy"
         assert agent.process.wait(WAIT) == 0
         assert registry_status(kei_server, POD_NAME) == 404  # deregistered on the way out
         messages = [record["message"] for record in agent.records()]
@@ -228,7 +228,7 @@ def test_readiness_503_when_the_database_stops(
             down = agent.wait_for("/ready", 503).json()
             assert down["status"] == "unhealthy"
             assert down["checks"]["database"]["status"] == "unhealthy"
-            assert down["checks"]["database"]["error"]
+            assert "error" not in down["checks"]["database"]  # the reason goes to the log, not to anyone asking
             assert down["checks"]["kei_api"]["status"] == "healthy"
             assert "kei-test-password" not in json.dumps(down)  # the URL's password stays out
             live = agent.get("/health")
@@ -252,7 +252,7 @@ def test_not_ready_until_registered(
         assert not_ready is not None
         assert not_ready.status_code == 503
         agent_check = not_ready.json()["checks"]["agent"]
-        assert agent_check["message"].startswith("not registered with the KEI registry yet (POST /api/v1/registry")
+        assert agent_check == {"status": "unhealthy"}
         assert not_ready.json()["checks"]["database"]["status"] == "healthy"
         kei_server.faults.clear()
         agent.wait_for("/ready", 200)
