@@ -164,7 +164,7 @@ def test_stream_consumer_prints_events_and_resumes(server: ServerHandle) -> None
         client.publish_event("reports.ready", {"document_id": "doc-3"})
     stdout, _ = finish(consumer)
     lines = stdout.splitlines()
-    assert lines[0] == f"event {first.event_id} reports.ready: {'document_id': 'doc-1'}"
+    assert lines[0] == f"event {first.event_id} reports.ready: {{'document_id': 'doc-1'}}"
     assert lines[1].endswith("reports.ready: {'document_id': 'doc-2'}")
     resume = lines[2].removeprefix("resume with --since ")
     replay = start_example("stream_consumer.py", server, "--since", resume, "--limit", "1")
