@@ -29,7 +29,8 @@ def httpx_range(session: nox.Session, bound: str) -> None:
     session.install("-e", ".[dev]")
     session.install("--upgrade", HTTPX_RANGE[bound])
     session.run("python", "-c", "import httpx; print('httpx', httpx.__version__)")
-    session.run("python", "-m", "pytest", "tests/clients", "tests/unit", "-p", "no:cacheprovider", *session.posargs)
+    targets = session.posargs or ["tests/clients", "tests/unit"]
+    session.run("python", "-m", "pytest", "-p", "no:cacheprovider", *targets)
 
 
 @nox.session(python=PYTHON)
