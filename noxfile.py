@@ -72,5 +72,5 @@ def bench(session: nox.Session) -> None:
     kei-agent-py-sdk 0.1.0b6, whose import name is also kei_agent). ``nox -s bench -- --quick``: smoke test;
     ``nox -s bench -- --only-transports``: only the transport table (httpcore vs aiohttp, ~3 min).
     """
-    session.install("-e", ".[server,otel,aiohttp]")
+    session.install("-e", ".[server,otel,aiohttp]", "opentelemetry-sdk>=1.27")  # the SDK: the tracing row
     session.run("python", "benchmarks/run.py", *session.posargs)
