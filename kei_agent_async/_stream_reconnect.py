@@ -98,6 +98,7 @@ class StreamMachine:
         self._receiving = False
         self._failures = 0
         self._outage_started: float | None = None
+        self._retrying = Retrying.of(client.config.retry, clock=self._shared.clock)  # reconnect backoff
         self.reconnects = 0
         self.duplicates_dropped = 0
 
@@ -233,7 +234,7 @@ class StreamMachine:
             ) from exc
         self._failures += 1
         retry_after = exc.retry_after if isinstance(exc, Disconnected) else None
-        delay = Retrying.of(retry, clock=self._shared.clock).reconnect_delay(self._failures, retry_after)
+        delay = self._retrying.reconnect_delay(self._failures, retry_after)
         await self._stop.wait(delay)
 
     def _ladder(self) -> TransportLadder:
