@@ -507,6 +507,12 @@ async def interruptible(call: Callable[[], Coroutine[Any, Any, T]], stop: Signal
     return task.result()
 
 
+async def receive_websocket_event(session: Any, closed: Signal) -> Any:
+    """The next event of an httpx-ws session. When the session ends, its event channel closes and
+    the wait ends with an error (the sync flavour polls ``closed`` for the same effect)."""
+    return await session.receive()
+
+
 async def abort_stream(stream: Any) -> None:
     """Close a network stream (an upgraded connection), also while another task reads from it."""
     with contextlib.suppress(Exception):

@@ -22,7 +22,7 @@ import httpx
 from kei_agent.logging._logger import base_logger
 from kei_agent.messaging import decode_frame
 
-from ._backend import Signal, Worker, abort_stream, spawn
+from ._backend import Signal, Worker, abort_stream, receive_websocket_event, spawn
 from ._stream_base import SUBPROTOCOL, WEBSOCKET_PATH, Disconnected, Unavailable, refusal
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ class WebSocketConnection:
 
         while True:
             try:
-                event = await self._session.receive()
+                event = await receive_websocket_event(self._session, self._done)
             except WebSocketDisconnect:
                 raise Disconnected("closed by the server") from None
             except WebSocketNetworkError:

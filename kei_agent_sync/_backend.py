@@ -503,6 +503,26 @@ def interruptible(call: Callable[[], T], stop: Signal) -> T | None:
     return call()
 
 
+#: How often a blocked WebSocket read looks whether its connection was closed locally.
+_CLOSED_POLL_SECONDS = 0.1
+
+
+def receive_websocket_event(session: Any, closed: Signal) -> Any:
+    """The next event of an httpx-ws session, or ``ConnectionAbortedError`` once ``closed`` is set.
+
+    httpx-ws hands events over a ``queue.Queue`` that nothing closes when the session ends, so a
+    read blocked without a timeout would wait forever after a local close; the wait is therefore
+    sliced and ``closed`` looked at between slices.
+    """
+    while True:
+        if closed.is_set():
+            raise ConnectionAbortedError("the WebSocket connection was closed locally")
+        try:
+            return session.receive(timeout=_CLOSED_POLL_SECONDS)
+        except queue.Empty:
+            continue
+
+
 def abort_stream(stream: Any) -> None:
     """Close a network stream (an upgraded connection), also while another thread reads from it:
     the socket is shut down first, which wakes a blocked read."""

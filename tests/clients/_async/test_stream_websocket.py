@@ -16,8 +16,8 @@ from kei_agent import AgentClientConfig, ConnectionConfig, ProtocolError, RetryC
 from kei_agent._generated import models
 from kei_agent.policies import StreamTransport
 from kei_agent.testing import ServerHandle, run_server
-from kei_agent_async import KeiAgentClient
-from kei_agent_async._backend import Signal, spawn
+from kei_agent_async import EventStream, KeiAgentClient
+from kei_agent_async._backend import Signal, sleep, spawn
 from tests.support.connections import ConnectionCounter, count_connections
 
 pytestmark = pytest.mark.anyio
@@ -81,6 +81,34 @@ async def test_closing_a_stream_whose_peer_went_silent_returns(server: ServerHan
         assert await closed.wait(10.0)  # bounded: close does not wait for an answer that never comes
         await worker.join()
         assert stream.closed
+
+
+async def test_closing_a_stream_while_its_reader_waits_for_a_frame_ends_the_reader(server: ServerHandle) -> None:
+    # The reader waits in the WebSocket session for a frame that never comes; closing the stream
+    # from elsewhere must end that wait (in the sync client the session's queue is never closed,
+    # so a wait without a bound hung forever in about one close out of two).
+    async with make_client(server.base_url) as client:
+        for round_ in range(12):
+            stream = client.stream_events([f"demo.idle.{round_}"], keepalive=30.0)
+            await stream.__aenter__()
+            assert stream.transport is StreamTransport.WEBSOCKET
+            finished = Signal()
+            received: list[object] = []
+
+            async def read(
+                stream: EventStream = stream, finished: Signal = finished, received: list[object] = received
+            ) -> None:
+                async for event in stream:
+                    received.append(event)
+                finished.set()
+
+            reader = spawn(read, "test-idle-reader")
+            await sleep(0.1)  # the reader is now waiting for a frame
+            await stream.close()
+            assert await finished.wait(10.0), f"round {round_}: the reader still waits after close()"
+            await reader.join()
+            assert received == []
+            assert stream.closed
 
 
 async def test_websocket_over_tls_uses_the_clients_tls_settings(tls_server: tuple[ServerHandle, Path]) -> None:
