@@ -22,8 +22,9 @@ from .postprocess import add_headers, run_ruff
 ASYNC_PACKAGE = REPO_ROOT / "kei_agent_async"
 SYNC_PACKAGE = REPO_ROOT / "kei_agent_sync"
 
-#: Files of ``kei_agent_sync`` written by hand (the per-flavour primitives, the package façade).
-HAND_WRITTEN = ("__init__.py", "_backend.py", "py.typed")
+#: Files of ``kei_agent_sync`` written by hand (the per-flavour primitives, the package façade, and
+#: the sync-only transport whose socket waits end at the call's deadline).
+HAND_WRITTEN = ("__init__.py", "_backend.py", "_transport_deadline.py", "py.typed")
 #: Files of ``kei_agent_async`` that are not rewritten (their sync counterparts are hand-written, or
 #: absent: ``_transport_aiohttp.py`` is the async-only aiohttp pool).
 NOT_REWRITTEN = ("__init__.py", "_backend.py", "_transport_aiohttp.py", "py.typed")

@@ -34,6 +34,7 @@ __all__ = [
     "call_handler",
     "call_maybe_async",
     "gather_with_timeouts",
+    "httpcore_transport",
     "interruptible",
     "offload",
     "run_in_thread",
@@ -59,6 +60,14 @@ def aiohttp_transport(
     from ._transport_aiohttp import aiohttp_transport as build
 
     return build(ssl_context=ssl_context, limits=limits, proxy=proxy)
+
+
+def httpcore_transport(
+    *, ssl_context: ssl.SSLContext, http2: bool, limits: httpx.Limits, proxy: httpx.Proxy | None
+) -> httpx.AsyncBaseTransport:
+    """httpx's own transport (httpcore). The call's deadline bounds it from outside: the attempt
+    runs in ``deadline_scope``, which cancels it when the deadline passes."""
+    return httpx.AsyncHTTPTransport(verify=ssl_context, http2=http2, limits=limits, proxy=proxy)
 
 
 async def sleep(seconds: float) -> None:

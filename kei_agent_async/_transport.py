@@ -34,7 +34,7 @@ import httpx
 from kei_agent.config import ConnectionConfig, SecurityConfig
 from kei_agent.errors import ConfigurationError, FieldProblem
 
-from ._backend import AIOHTTP_FLAVOUR, aiohttp_transport
+from ._backend import AIOHTTP_FLAVOUR, aiohttp_transport, httpcore_transport
 from ._tls import TLSDiagnosticsTransport, build_ssl_context, uses_client_certificate
 
 __all__ = ["TRANSPORTS", "TRANSPORT_ENV", "aiohttp_installed", "choose_transport", "environment_mounts", "open_pool"]
@@ -150,7 +150,7 @@ def open_pool(
         if kind == "aiohttp":
             inner = aiohttp_transport(ssl_context=context, limits=limits, proxy=proxy)
         else:
-            inner = httpx.AsyncHTTPTransport(verify=context, http2=connection.http2, limits=limits, proxy=proxy)
+            inner = httpcore_transport(ssl_context=context, http2=connection.http2, limits=limits, proxy=proxy)
         return TLSDiagnosticsTransport(inner, presents_certificate=presents_certificate) if diagnose else inner
 
     if transport is not None:

@@ -38,6 +38,7 @@ __all__ = [
     "call_handler",
     "call_maybe_async",
     "gather_with_timeouts",
+    "httpcore_transport",
     "interruptible",
     "offload",
     "run_in_thread",
@@ -62,15 +63,25 @@ def aiohttp_transport(*, ssl_context: ssl.SSLContext, limits: httpx.Limits, prox
     raise AssertionError("the sync client has no aiohttp transport")
 
 
+def httpcore_transport(
+    *, ssl_context: ssl.SSLContext, http2: bool, limits: httpx.Limits, proxy: httpx.Proxy | None
+) -> httpx.BaseTransport:
+    """httpx's httpcore pool, with every socket wait bounded by the deadline of the request in
+    progress: a blocking read cannot be cancelled from outside (see ``_transport_deadline``)."""
+    from ._transport_deadline import DeadlineTransport
+
+    return DeadlineTransport(verify=ssl_context, http2=http2, limits=limits, proxy=proxy)
+
+
 def sleep(seconds: float) -> None:
     """Block the calling thread for ``seconds``."""
     time.sleep(seconds)
 
 
 def deadline_scope(seconds: float) -> contextlib.AbstractContextManager[None]:
-    """The blocking flavour cannot interrupt a read in progress: every read is bounded by the
-    attempt's timeout (capped at what is left of the deadline) and the body loop checks the
-    deadline between chunks instead."""
+    """Nothing to do in the blocking flavour: a read in progress cannot be interrupted from outside,
+    so the transport bounds every socket wait by the request's deadline itself
+    (:func:`httpcore_transport`)."""
     return contextlib.nullcontext()
 
 

@@ -32,6 +32,8 @@ ALLOWED_RUNTIME = {"httpx", "attrs", "cattrs", "loguru", "requests-oauthlib"}
 #: Installed with requests-oauthlib and imported directly by the OIDC flow: declared so the
 #: import does not rely on a transitive dependency, at no extra install cost.
 RUNTIME_VIA_REQUESTS_OAUTHLIB = {"requests", "oauthlib"}
+#: Installed with httpx and imported directly by the sync client's transport (its httpcore pool).
+RUNTIME_VIA_HTTPX = {"httpcore"}
 #: Imported by a module only pytest itself loads (the plugin entry point): pytest is there by definition.
 LOADED_BY = {("kei_agent/testing/plugin.py", "pytest")}
 
@@ -165,9 +167,11 @@ def test_a_module_importing_an_undeclared_distribution_is_found() -> None:
 
 def test_runtime_dependencies_are_the_allowed_ones_and_each_is_used() -> None:
     declared = {canonicalize_name(Requirement(text).name) for text in PYPROJECT["dependencies"]}
-    assert declared <= ALLOWED_RUNTIME | RUNTIME_VIA_REQUESTS_OAUTHLIB
+    assert declared <= ALLOWED_RUNTIME | RUNTIME_VIA_REQUESTS_OAUTHLIB | RUNTIME_VIA_HTTPX
     for name in RUNTIME_VIA_REQUESTS_OAUTHLIB:  # really installed by requests-oauthlib anyway
         assert name in _declared(importlib.metadata.requires("requests-oauthlib") or [])
+    for name in RUNTIME_VIA_HTTPX:  # really installed by httpx anyway
+        assert name in _declared(importlib.metadata.requires("httpx") or [])
     used = {
         distribution for source, _, distribution in third_party_imports() if not source.startswith("kei_agent/testing/")
     }

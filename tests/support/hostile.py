@@ -3,6 +3,8 @@
 ``run_hostile(mode)`` starts a threaded server that answers every request the way ``mode`` says:
 
 * ``"trickle-body"``: 200 headers with a long Content-Length, then one body byte every 0.2 s.
+* ``"trickle-headers"``: a status line, then one byte of an endless header every 0.2 s (each
+  byte arrives well within any read timeout, so only a deadline over the whole wait ends it).
 * ``"gzip-bomb"``: 200 with ``Content-Encoding: gzip``: ~1 MB that inflates to 1 GiB.
 * ``"endless-chunked"``: 200 chunked, 64 KiB chunks as fast as the client reads, forever.
 * ``"huge-error"``: 500 with a 50 MB problem body.
@@ -71,6 +73,11 @@ class HostileServer:
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
                 while not self._stop.is_set():
                     conn.sendall(b" ")
+                    time.sleep(0.2)
+            elif self.mode == "trickle-headers":
+                conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                while not self._stop.is_set():
+                    conn.sendall(b"a")
                     time.sleep(0.2)
             elif self.mode == "gzip-bomb":
                 body = _bomb()

@@ -204,6 +204,19 @@ async def test_the_deadline_bounds_a_trickling_body() -> None:
     assert elapsed < 1.0 + 1.0
 
 
+async def test_the_deadline_bounds_trickling_headers() -> None:
+    # Every header byte arrives within the read timeout: only a deadline over the whole wait ends
+    # it (the sync client cannot cancel a blocking read, its transport bounds each socket wait).
+    retry = RetryConfig(max_attempts=3, base_delay=0.01, deadline=1.0)
+    with run_hostile("trickle-headers") as hostile:
+        async with make_client(hostile.base_url, retry=retry) as client:
+            started = time.monotonic()
+            with pytest.raises(APITimeoutError, match="deadline"):
+                await client.health_check()
+            elapsed = time.monotonic() - started
+    assert elapsed < 1.0 + 1.0
+
+
 # ------------------------------------------------------------------ bounded responses
 
 
