@@ -2,8 +2,8 @@
 
 httpx bounds each socket operation by its timeout, never a whole response: a peer that trickles
 one header byte per second never trips a 30 s read timeout, and the call would run for as long
-as the peer likes. The async client cancels such an attempt when the call's deadline passes
-(``asyncio.timeout``); a blocking read cannot be cancelled, so this transport hands httpcore a
+as the peer likes. The other flavour cancels such an attempt when the call's deadline passes
+(an event-loop timeout); a blocking read cannot be cancelled, so this transport hands httpcore a
 network backend whose connects, TLS handshakes, reads and writes each wait at most until the
 deadline of the request in progress: the ``kei_deadline`` extension the engine puts on every
 request (absolute, ``time.monotonic()`` based). Past it the wait ends with httpcore's own timeout

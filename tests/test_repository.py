@@ -48,8 +48,9 @@ def test_distribution_metadata_and_extras() -> None:
     extras = set(meta.get_all("Provides-Extra") or [])
     assert {"server", "postgres", "otel", "security", "docs", "dev"} <= extras
     runtime = {re.split(r"[<>=\[ ;]", r)[0].lower() for r in meta.get_all("Requires-Dist") or [] if "extra ==" not in r}
-    # requests and oauthlib: installed by requests-oauthlib, declared because they are imported directly.
-    assert runtime == {"httpx", "attrs", "loguru", "requests-oauthlib", "requests", "oauthlib"}
+    # requests and oauthlib: installed by requests-oauthlib, httpcore by httpx; declared because they
+    # are imported directly.
+    assert runtime == {"httpx", "attrs", "loguru", "requests-oauthlib", "requests", "oauthlib", "httpcore"}
 
 
 def test_generator_pins_match_the_dev_extra() -> None:
