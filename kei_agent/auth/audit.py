@@ -19,15 +19,15 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import attrs
-from loguru import logger
 
+from kei_agent._silence import lazy_logger
 from kei_agent.secrets import Secret
 
 __all__ = ["AuditRecord", "canonical_json", "emit_audit", "input_sha256"]
 
 Outcome = Literal["success", "failure", "denied"]
 
-_log = logger.bind(component="kei_agent.audit")
+_log = lazy_logger().bind(component="kei_agent.audit")
 
 
 def _unset(value: Any) -> bool:

@@ -16,8 +16,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, cast
 
-from loguru import logger as _loguru
-
 from kei_agent.errors import ConfigurationError, FieldProblem
 
 from ._redact import Redactor
@@ -58,7 +56,9 @@ def level_number(level: object) -> int:
             return logging.NOTSET
         name = _STDLIB_ALIASES.get(name, name)
         try:
-            return int(_loguru.level(name).no)
+            from loguru import logger
+
+            return int(logger.level(name).no)
         except ValueError:
             pass
         raise ConfigurationError([FieldProblem("level", f"is not a known level: {_show(level)}", _LEVEL_HINT)])

@@ -14,7 +14,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any, Final
 
-from loguru import logger as _loguru
+from kei_agent._silence import lazy_logger
 
 from ._context import LogContext, clear_context, create_correlation_id, get_context, set_context
 from ._record import prepare_record
@@ -29,7 +29,8 @@ SECURITY_LEVELS: Final = {"low": "INFO", "medium": "WARNING", "high": "ERROR", "
 _MAX_OPEN_OPERATIONS = 10_000
 
 #: The SDK's base logger: every record passes the redaction patcher, whoever adds the sinks.
-base_logger: Logger = _loguru.patch(prepare_record)
+#: loguru itself is imported when the first record is emitted (``kei_agent._silence``).
+base_logger: Logger = lazy_logger().patch(prepare_record)
 
 
 def _escape(message: str) -> str:

@@ -17,9 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from loguru import logger as _loguru
-
-from kei_agent._silence import set_sdk_logs_enabled
+from kei_agent._silence import lazy_logger, set_sdk_logs_enabled
 
 from ._arguments import sink_error, validate_arguments
 from ._format import json_format, text_format
@@ -35,6 +33,8 @@ __all__ = ["SDK_PACKAGES", "configure_logging", "reset_logging"]
 
 #: The SDK's packages: silent until the application enables them (``configure_logging`` does).
 SDK_PACKAGES = ("kei_agent", "kei_agent_async", "kei_agent_sync")
+#: loguru's logger, imported when logging is first configured.
+_loguru = lazy_logger()
 DEFAULT_FILE_PATH = "kei-agent.log"
 DEFAULT_AUDIT_FILE_PATH = "kei-agent-audit.log"
 

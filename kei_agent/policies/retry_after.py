@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import email.utils
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -52,6 +51,8 @@ def parse_retry_after(headers: Mapping[str, str], now: datetime | None = None) -
     if value is not None:
         return value
     try:
+        import email.utils  # only HTTP dates need it (a few ms of import)
+
         when = email.utils.parsedate_to_datetime(raw.strip())
     except (TypeError, ValueError, IndexError, OverflowError):
         return None

@@ -46,3 +46,38 @@ def test_without_configure_logging_the_sdk_stays_silent() -> None:
     assert proc.returncode == 0, proc.stderr
     assert server.stats.requests("getHealth") == 2
     assert proc.stdout == ""
+
+
+def test_importing_a_client_does_not_import_loguru() -> None:
+    # loguru (and the asyncio and multiprocessing it loads) is imported with the first record.
+    program = (
+        "import sys\nimport kei_agent_sync\nfrom kei_agent import AgentClientConfig, UnifiedKeiAgentClient\n"
+        "print(sorted(name for name in ('loguru', 'multiprocessing') if name in sys.modules))"
+    )
+    proc = run(program)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_loguru_imported_after_the_client_finds_the_sdk_silent() -> None:
+    with run_server(faults=[Fault.status(503, retry_after=0, route="getHealth", times=1)]) as server:
+        program = (
+            "import sys\nimport kei_agent_sync\nfrom loguru import logger\nlogger.remove()\n"
+            "logger.add(sys.stdout, level='DEBUG')\n" + CALL.format(url=server.base_url)
+        )
+        proc = run(program)
+    assert proc.returncode == 0, proc.stderr
+    assert server.stats.requests("getHealth") == 2
+    assert proc.stdout == ""
+
+
+def test_logger_enable_after_importing_the_client_turns_its_records_on() -> None:
+    with run_server(faults=[Fault.status(503, retry_after=0, route="getHealth", times=1)]) as server:
+        program = (
+            "import sys\nimport kei_agent_sync\nfrom loguru import logger\nlogger.remove()\n"
+            "logger.add(sys.stdout, level='DEBUG')\nlogger.enable('kei_agent_sync')\n"
+            + CALL.format(url=server.base_url)
+        )
+        proc = run(program)
+    assert proc.returncode == 0, proc.stderr
+    assert "retrying in" in proc.stdout
