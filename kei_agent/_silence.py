@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from loguru import Logger
 
-__all__ = ["LazyLogger", "loguru_logger", "set_sdk_logs_enabled", "silence"]
+__all__ = ["LazyLogger", "loguru_loaded", "loguru_logger", "set_sdk_logs_enabled", "silence"]
 
 _sdk_logs_enabled = False
 _pending: list[str] = []
@@ -70,6 +70,12 @@ class LazyLogger:
 
     def __repr__(self) -> str:
         return "<loguru logger (not imported yet)>" if self._real is None else repr(self._real)
+
+
+def loguru_loaded() -> bool:
+    """Whether loguru was imported. Before that no sink exists and nobody enabled the SDK's
+    records, so a record of the SDK can be skipped without being built."""
+    return "loguru" in sys.modules
 
 
 def loguru_logger() -> Logger:

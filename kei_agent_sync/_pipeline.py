@@ -34,6 +34,7 @@ import httpx
 
 from kei_agent._context import get_correlation_id, new_correlation_id, reset_correlation_id, set_correlation_id
 from kei_agent._contract.operations import OPERATIONS, OperationSpec
+from kei_agent._silence import loguru_loaded
 from kei_agent.config import AgentClientConfig, ProtocolConfig, RetryConfig
 from kei_agent.errors import (
     APIConnectionError,
@@ -318,16 +319,17 @@ class Pipeline:
                     )
                 finally:
                     outcome.elapsed = scope.duration = time.perf_counter() - started
-                    _perf._performance(
-                        "DEBUG",
-                        operation_id,
-                        outcome.elapsed * 1000.0,
-                        {
-                            "protocol": outcome.protocol,
-                            "outcome": "success" if outcome.status_code and outcome.status_code < 300 else "error",
-                            "attempts": outcome.attempts,
-                        },
-                    )
+                    if loguru_loaded():  # otherwise nothing could take the record: not built at all
+                        _perf._performance(
+                            "DEBUG",
+                            operation_id,
+                            outcome.elapsed * 1000.0,
+                            {
+                                "protocol": outcome.protocol,
+                                "outcome": "success" if outcome.status_code and outcome.status_code < 300 else "error",
+                                "attempts": outcome.attempts,
+                            },
+                        )
         finally:
             reset_correlation_id(token)
         return outcome.raw(result) if raw else result

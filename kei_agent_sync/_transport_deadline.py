@@ -16,7 +16,6 @@ public API. Requests without the extension (streams, the low-level client) are n
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import ssl
 import time
@@ -51,45 +50,31 @@ _ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
 )
 
 
-@contextlib.contextmanager
-def _mapped_errors() -> Iterator[None]:
-    try:
-        yield
-    except httpx.TransportError:
-        raise
-    except Exception as exc:
+def _mapped(exc: Exception) -> Exception:
+    """The httpx error for one of httpcore's (``exc`` itself for anything else)."""
+    if isinstance(
+        exc, httpcore.TimeoutException | httpcore.NetworkError | httpcore.ProtocolError | httpcore.ProxyError
+    ):
         for source, target in _ERRORS:
             if isinstance(exc, source):
-                raise target(str(exc)) from exc
-        raise
+                return target(str(exc))
+    elif isinstance(exc, httpcore.UnsupportedProtocol):
+        return httpx.UnsupportedProtocol(str(exc))
+    return exc
 
 
 _PASSED = "the call's deadline passed while waiting for the network"
 
 
-def _bounded(timeout: float | None, error: type[httpcore.TimeoutException]) -> tuple[float | None, bool]:
-    """``timeout`` capped at what is left of the current deadline, and whether the deadline is
-    the tighter bound; ``error`` once the deadline passed."""
-    deadline = _DEADLINE.get()
-    if deadline is None:
-        return timeout, False
+def _cap(timeout: float | None, deadline: float, error: type[httpcore.TimeoutException]) -> float:
+    """``timeout`` capped at what is left until ``deadline``; ``error`` once it passed."""
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise error(_PASSED)
-    if timeout is None or remaining < timeout:
-        return remaining, True
-    return timeout, False
+    return remaining if timeout is None or remaining < timeout else timeout
 
 
-@contextlib.contextmanager
-def _named(capped: bool) -> Iterator[None]:
-    """A timeout that the deadline set is reported as the deadline passing, not as 'timed out'."""
-    try:
-        yield
-    except httpcore.TimeoutException as exc:
-        if not capped:
-            raise
-        raise type(exc)(_PASSED) from exc
+# The hot paths below are written out (no context managers): they run for every read and write.
 
 
 class _DeadlineStream(httpcore.NetworkStream):
@@ -99,14 +84,29 @@ class _DeadlineStream(httpcore.NetworkStream):
         self._stream = stream
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        bounded, capped = _bounded(timeout, httpcore.ReadTimeout)
-        with _named(capped):
+        deadline = _DEADLINE.get()
+        if deadline is None:
+            return self._stream.read(max_bytes, timeout)
+        bounded = _cap(timeout, deadline, httpcore.ReadTimeout)
+        try:
             return self._stream.read(max_bytes, bounded)
+        except httpcore.TimeoutException as exc:
+            if bounded == timeout:
+                raise
+            raise type(exc)(_PASSED) from exc
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        bounded, capped = _bounded(timeout, httpcore.WriteTimeout)
-        with _named(capped):
+        deadline = _DEADLINE.get()
+        if deadline is None:
+            self._stream.write(buffer, timeout)
+            return
+        bounded = _cap(timeout, deadline, httpcore.WriteTimeout)
+        try:
             self._stream.write(buffer, bounded)
+        except httpcore.TimeoutException as exc:
+            if bounded == timeout:
+                raise
+            raise type(exc)(_PASSED) from exc
 
     def close(self) -> None:
         self._stream.close()
@@ -114,9 +114,14 @@ class _DeadlineStream(httpcore.NetworkStream):
     def start_tls(
         self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
     ) -> httpcore.NetworkStream:
-        bounded, capped = _bounded(timeout, httpcore.ConnectTimeout)
-        with _named(capped):
+        deadline = _DEADLINE.get()
+        bounded = timeout if deadline is None else _cap(timeout, deadline, httpcore.ConnectTimeout)
+        try:
             return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, bounded))
+        except httpcore.TimeoutException as exc:
+            if bounded == timeout:
+                raise
+            raise type(exc)(_PASSED) from exc
 
     def get_extra_info(self, info: str) -> Any:
         return self._stream.get_extra_info(info)
@@ -136,16 +141,26 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        bounded, capped = _bounded(timeout, httpcore.ConnectTimeout)
-        with _named(capped):
+        deadline = _DEADLINE.get()
+        bounded = timeout if deadline is None else _cap(timeout, deadline, httpcore.ConnectTimeout)
+        try:
             return _DeadlineStream(self._backend.connect_tcp(host, port, bounded, local_address, socket_options))
+        except httpcore.TimeoutException as exc:
+            if bounded == timeout:
+                raise
+            raise type(exc)(_PASSED) from exc
 
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
     ) -> httpcore.NetworkStream:
-        bounded, capped = _bounded(timeout, httpcore.ConnectTimeout)
-        with _named(capped):
+        deadline = _DEADLINE.get()
+        bounded = timeout if deadline is None else _cap(timeout, deadline, httpcore.ConnectTimeout)
+        try:
             return _DeadlineStream(self._backend.connect_unix_socket(path, bounded, socket_options))
+        except httpcore.TimeoutException as exc:
+            if bounded == timeout:
+                raise
+            raise type(exc)(_PASSED) from exc
 
     def sleep(self, seconds: float) -> None:
         self._backend.sleep(seconds)
@@ -194,8 +209,12 @@ class _Body(httpx.SyncByteStream):
         while True:
             token = _DEADLINE.set(self._deadline)
             try:
-                with _mapped_errors():
-                    chunk = next(iterator, None)
+                chunk = next(iterator, None)
+            except Exception as exc:
+                mapped = _mapped(exc)
+                if mapped is exc:
+                    raise
+                raise mapped from exc
             finally:
                 _DEADLINE.reset(token)
             if chunk is None:
@@ -205,8 +224,13 @@ class _Body(httpx.SyncByteStream):
     def close(self) -> None:
         close = getattr(self._stream, "close", None)
         if close is not None:
-            with _mapped_errors():
+            try:
                 close()
+            except Exception as exc:
+                mapped = _mapped(exc)
+                if mapped is exc:
+                    raise
+                raise mapped from exc
 
 
 class DeadlineTransport(httpx.BaseTransport):
@@ -238,8 +262,12 @@ class DeadlineTransport(httpx.BaseTransport):
         )
         token = _DEADLINE.set(deadline)
         try:
-            with _mapped_errors():
-                response = self._pool.handle_request(core)
+            response = self._pool.handle_request(core)
+        except Exception as exc:
+            mapped = _mapped(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
         finally:
             _DEADLINE.reset(token)
         assert isinstance(response.stream, Iterable)
@@ -264,5 +292,10 @@ class DeadlineTransport(httpx.BaseTransport):
         exc_value: BaseException | None = None,
         traceback: TracebackType | None = None,
     ) -> None:
-        with _mapped_errors():
+        try:
             self._pool.__exit__(exc_type, exc_value, traceback)
+        except Exception as exc:
+            mapped = _mapped(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
