@@ -104,11 +104,14 @@ class SharedState:
         config: AgentClientConfig,
         protocol_config: ProtocolConfig,
         http: httpx.AsyncClient,
+        direct: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self.protocol_config = protocol_config
         self.http = http
+        # The transport of every request to the base URL, when nothing may come between (open_pool).
+        self.direct = direct
         self.clock = clock
         self.lock = PolicyLock()
         self.inflight = InFlight()
@@ -175,6 +178,7 @@ class _Route:
         "auth",
         "breaker",
         "carried",
+        "direct",
         "extensions",
         "headers",
         "method",
@@ -204,6 +208,8 @@ class _Route:
                 self.headers["Authorization"] = static  # a token that never changes: no auth flow per call
             else:
                 self.auth = auth
+        # Without an auth flow the request goes straight to the pool's transport (see open_pool).
+        self.direct = shared.direct if self.auth is httpx.USE_CLIENT_DEFAULT else None
         self.extensions = {
             "kei_operation": spec.operation_id,
             "kei_scopes": spec.scopes,
@@ -679,7 +685,14 @@ class Pipeline:
         # A safety net for peers that trickle bytes (headers included): what runs inside bounds
         # itself by the deadline first (timeouts, token fetch), with its own, more precise error.
         async with deadline_scope(remaining + _DEADLINE_GRACE):
-            response = await http.send(request, auth=route.auth, stream=True)
+            direct = route.direct
+            if direct is None:
+                response = await http.send(request, auth=route.auth, stream=True)
+            else:
+                if self._shared.closed:
+                    raise RuntimeError("the client was closed")
+                response = await direct.handle_async_request(request)
+                response.request = request
             try:
                 body = await self._read(response, deadline)
             finally:

@@ -130,10 +130,18 @@ def open_pool(
     kind: str,
     transport: httpx.AsyncBaseTransport | None = None,
     event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
-) -> httpx.AsyncClient:
-    """The client's one ``httpx.AsyncClient`` over a ``kind`` pool (:func:`choose_transport`).
+) -> tuple[httpx.AsyncClient, httpx.AsyncBaseTransport | None]:
+    """The client's one ``httpx.AsyncClient`` over a ``kind`` pool (:func:`choose_transport`), and
+    the transport that carries every request to ``base_url`` when nothing can come between them.
 
     ``transport`` replaces the network, proxies included (transport edge-case tests).
+
+    The second value is that transport when no proxy from the environment applies and no event
+    hooks are set (``None`` otherwise): the engine then hands its requests, built with the client's
+    ``build_request``, straight to it. It uses none of what ``AsyncClient.send`` adds per request -
+    cookies (a bearer API sets none; the jar still costs a copy of every header per response),
+    auth flows (a static token is a header), redirects (never followed), event hooks - and the
+    pool, TLS context, limits and timeouts are the same.
     """
     context = build_ssl_context(connection.verify, security, always=True)
     assert isinstance(context, ssl.SSLContext)
@@ -160,7 +168,7 @@ def open_pool(
         mounts = {
             pattern: None if url is None else network(httpx.Proxy(url)) for pattern, url in environment_mounts().items()
         }
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         base_url=base_url,
         timeout=httpx.Timeout(connection.timeout, connect=connection.connect_timeout),
         limits=limits,
@@ -172,3 +180,4 @@ def open_pool(
         trust_env=False,  # the environment's proxies are the mounts above
         event_hooks=dict(event_hooks) if event_hooks else None,
     )
+    return client, None if mounts or event_hooks else transport

@@ -93,7 +93,7 @@ class KeiAgentClient(LegacyClientMixin):
                 [FieldProblem("connection.http2", "HTTP/2 needs the h2 package: pip install 'httpx[http2]'")]
             )
         kind = choose_transport(connection)
-        http = open_pool(
+        http, direct = open_pool(
             config.base_url,
             connection,
             security_config,
@@ -105,7 +105,7 @@ class KeiAgentClient(LegacyClientMixin):
         self._transport_kind = kind
         self._protocol_config = protocol_config
         self._security_config = security_config
-        self._shared = SharedState(config=config, protocol_config=protocol_config, http=http)
+        self._shared = SharedState(config=config, protocol_config=protocol_config, http=http, direct=direct)
         self._shared.audit = audit
         options = CallOptions(timeout=http.timeout, retry=config.retry)
         self._pipeline = Pipeline(self._shared, options, auth)
