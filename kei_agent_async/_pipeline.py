@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import logging
 import time
 from collections.abc import Callable, Mapping
 from types import ModuleType
@@ -77,6 +78,8 @@ from ._backend import InFlight, PolicyLock, deadline_scope
 from ._retrying import Retrying
 
 _log = base_logger.bind(component="kei_agent.pipeline")
+#: httpx's own logger: while it logs requests, the engine sends through ``httpx`` (not the transport).
+_HTTPX_LOG = logging.getLogger("httpx")
 _perf = get_logger("kei_agent.performance")
 
 #: How long past the deadline the safety net waits for an inner bound (timeout, token fetch) to fire.
@@ -686,7 +689,7 @@ class Pipeline:
         # itself by the deadline first (timeouts, token fetch), with its own, more precise error.
         async with deadline_scope(remaining + _DEADLINE_GRACE):
             direct = route.direct
-            if direct is None:
+            if direct is None or _HTTPX_LOG.isEnabledFor(logging.INFO):  # httpx logs its request lines in send()
                 response = await http.send(request, auth=route.auth, stream=True)
             else:
                 if self._shared.closed:

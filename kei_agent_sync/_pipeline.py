@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import logging
 import time
 from collections.abc import Callable, Mapping
 from types import ModuleType
@@ -79,6 +80,8 @@ from ._backend import InFlight, PolicyLock, deadline_scope
 from ._retrying import Retrying
 
 _log = base_logger.bind(component="kei_agent.pipeline")
+#: httpx's own logger: while it logs requests, the engine sends through ``httpx`` (not the transport).
+_HTTPX_LOG = logging.getLogger("httpx")
 _perf = get_logger("kei_agent.performance")
 
 #: How long past the deadline the safety net waits for an inner bound (timeout, token fetch) to fire.
@@ -688,7 +691,7 @@ class Pipeline:
         # itself by the deadline first (timeouts, token fetch), with its own, more precise error.
         with deadline_scope(remaining + _DEADLINE_GRACE):
             direct = route.direct
-            if direct is None:
+            if direct is None or _HTTPX_LOG.isEnabledFor(logging.INFO):  # httpx logs its request lines in send()
                 response = http.send(request, auth=route.auth, stream=True)
             else:
                 if self._shared.closed:
