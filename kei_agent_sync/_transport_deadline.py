@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextvars
 import ssl
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
@@ -74,7 +74,21 @@ def _cap(timeout: float | None, deadline: float, error: type[httpcore.TimeoutExc
     return remaining if timeout is None or remaining < timeout else timeout
 
 
-# The hot paths below are written out (no context managers): they run for every read and write.
+def _connecting(
+    timeout: float | None, connect: Callable[[float | None], httpcore.NetworkStream]
+) -> httpcore.NetworkStream:
+    """``connect(timeout)`` (a connect or TLS handshake) within the current deadline, as a bounded stream."""
+    deadline = _DEADLINE.get()
+    bounded = timeout if deadline is None else _cap(timeout, deadline, httpcore.ConnectTimeout)
+    try:
+        return _DeadlineStream(connect(bounded))
+    except httpcore.TimeoutException as exc:
+        if bounded == timeout:
+            raise
+        raise type(exc)(_PASSED) from exc
+
+
+# Reads and writes are written out (no helper, no context manager): they run for every request.
 
 
 class _DeadlineStream(httpcore.NetworkStream):
@@ -114,14 +128,7 @@ class _DeadlineStream(httpcore.NetworkStream):
     def start_tls(
         self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
     ) -> httpcore.NetworkStream:
-        deadline = _DEADLINE.get()
-        bounded = timeout if deadline is None else _cap(timeout, deadline, httpcore.ConnectTimeout)
-        try:
-            return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, bounded))
-        except httpcore.TimeoutException as exc:
-            if bounded == timeout:
-                raise
-            raise type(exc)(_PASSED) from exc
+        return _connecting(timeout, lambda bounded: self._stream.start_tls(ssl_context, server_hostname, bounded))
 
     def get_extra_info(self, info: str) -> Any:
         return self._stream.get_extra_info(info)
@@ -141,26 +148,14 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        deadline = _DEADLINE.get()
-        bounded = timeout if deadline is None else _cap(timeout, deadline, httpcore.ConnectTimeout)
-        try:
-            return _DeadlineStream(self._backend.connect_tcp(host, port, bounded, local_address, socket_options))
-        except httpcore.TimeoutException as exc:
-            if bounded == timeout:
-                raise
-            raise type(exc)(_PASSED) from exc
+        return _connecting(
+            timeout, lambda bounded: self._backend.connect_tcp(host, port, bounded, local_address, socket_options)
+        )
 
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
     ) -> httpcore.NetworkStream:
-        deadline = _DEADLINE.get()
-        bounded = timeout if deadline is None else _cap(timeout, deadline, httpcore.ConnectTimeout)
-        try:
-            return _DeadlineStream(self._backend.connect_unix_socket(path, bounded, socket_options))
-        except httpcore.TimeoutException as exc:
-            if bounded == timeout:
-                raise
-            raise type(exc)(_PASSED) from exc
+        return _connecting(timeout, lambda bounded: self._backend.connect_unix_socket(path, bounded, socket_options))
 
     def sleep(self, seconds: float) -> None:
         self._backend.sleep(seconds)
