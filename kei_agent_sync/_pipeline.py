@@ -181,6 +181,7 @@ class _Route:
 
     __slots__ = (
         "auth",
+        "base_headers",
         "breaker",
         "carried",
         "direct",
@@ -191,6 +192,7 @@ class _Route:
         "op_policy",
         "response_model",
         "spec",
+        "url",
         "wire",
     )
 
@@ -213,6 +215,11 @@ class _Route:
                 self.headers["Authorization"] = static  # a token that never changes: no auth flow per call
             else:
                 self.auth = auth
+        # Every request of the route starts from these: httpx's client defaults and the fixed
+        # headers above, normalised once; a call adds its few (Content-Type, ids, retry count).
+        self.base_headers = httpx.Headers(shared.http.headers)
+        self.base_headers.update(self.headers)
+        self.url: tuple[str, httpx.URL] | None = None  # the last URL sent, parsed (static paths: always)
         # Without an auth flow the request goes straight to the pool's transport (see open_pool).
         self.direct = shared.direct if self.auth is httpx.USE_CLIENT_DEFAULT else None
         self.extensions = {
@@ -485,7 +492,8 @@ class Pipeline:
         kwargs = route.module._get_kwargs(**arguments)
         url: str = kwargs.pop("url")
         kwargs.pop("method")
-        headers = {**kwargs.pop("headers", {}), **route.headers}
+        fixed = route.headers
+        headers = {key: value for key, value in kwargs.pop("headers", {}).items() if key not in fixed}
         if extra_headers:
             headers.update(extra_headers)
         headers["X-Correlation-ID"] = outcome.correlation_id
@@ -532,7 +540,7 @@ class Pipeline:
                     ) as span:
                         try:
                             response, body = self._exchange(
-                                route, url, headers, kwargs, base_timeout, remaining, deadline
+                                route, full_url, headers, kwargs, base_timeout, remaining, deadline
                             )
                         except httpx.TransportError as exc:
                             error = exc
@@ -666,22 +674,34 @@ class Pipeline:
     def _exchange(
         self,
         route: _Route,
-        url: str,
+        full_url: str,
         headers: dict[str, str],
         kwargs: dict[str, Any],
         base_timeout: httpx.Timeout,
         remaining: float,
         deadline: float,
     ) -> tuple[httpx.Response, bytes]:
-        """Send one attempt and read its body within the deadline and the size limit."""
+        """Send one attempt and read its body within the deadline and the size limit.
+
+        The request is built from the route's prepared parts (``httpx.Request``: what the client's
+        ``build_request`` would make of them, minus its per-call URL and header merging).
+        """
         http = self._shared.http
+        cached = route.url
+        if cached is not None and cached[0] == full_url:
+            url = cached[1]
+        else:
+            url = httpx.URL(full_url)
+            route.url = (full_url, url)
+        merged = route.base_headers.copy()
+        merged.update(headers)
+        timeout = _attempt_timeout(base_timeout, remaining)
         try:
-            request = http.build_request(
+            request = httpx.Request(
                 route.method,
                 url,
-                headers=headers,
-                timeout=_attempt_timeout(base_timeout, remaining),
-                extensions={**route.extensions, "kei_deadline": deadline},
+                headers=merged,
+                extensions={**route.extensions, "timeout": timeout.as_dict(), "kei_deadline": deadline},
                 **kwargs,
             )
         except (ValueError, TypeError, RecursionError) as exc:
