@@ -60,7 +60,7 @@ def steps() -> dict[str, tuple[str, Callable[[], Callable[[], Any]]]]:
             request=httpx.Request("POST", "http://127.0.0.1:9/api/v1/rpc/plan"),
         )
         response.read()
-        return lambda: plan_module._build_response(client=shared.lowlevel, response=response)
+        return lambda: models.PlanResponse.from_dict(json.loads(response.content))
 
     def raw_json_parse() -> Callable[[], Any]:
         return lambda: json.loads(plan_response)
@@ -137,11 +137,11 @@ def steps() -> dict[str, tuple[str, Callable[[], Callable[[], Any]]]]:
         "models.PlanRequest(...)": ("client.plan_task builds the request model", lambda: plan_body),
         "validate planTask": (
             "_pipeline._validate (spec schema + hardening limits)",
-            lambda: lambda: pipeline_module._validate(plan_spec, {"body": plan_request}),
+            lambda: lambda: pipeline_module._validate(plan_spec, plan_request.to_dict(), {"body": plan_request}),
         ),
         "validate executeAction": (
             "_pipeline._validate (spec schema + hardening limits)",
-            lambda: lambda: pipeline_module._validate(act_spec, {"body": act_request}),
+            lambda: lambda: pipeline_module._validate(act_spec, act_request.to_dict(), {"body": act_request}),
         ),
         "_get_kwargs planTask": (
             "generated request building (model.to_dict)",
@@ -151,7 +151,7 @@ def steps() -> dict[str, tuple[str, Callable[[], Callable[[], Any]]]]:
             "generated request building (model.to_dict)",
             lambda: lambda: act_module._get_kwargs(body=act_request),
         ),
-        "_build_response planTask": ("generated parsing into attrs models (json + from_dict)", build_response),
+        "parse planTask": ("the engine's parsing into the attrs models (json.loads + from_dict)", build_response),
         "json.loads(plan body)": ("for scale: what raw httpx .json() does", raw_json_parse),
         "_headers": (
             "Pipeline._headers (User-Agent, X-Agent-ID, X-Correlation-ID, Idempotency-Key)",
@@ -186,7 +186,7 @@ def steps() -> dict[str, tuple[str, Callable[[], Callable[[], Any]]]]:
         "breaker admit+record": ("CircuitBreaker.before_call + record_success", breaker),
         "_attempt_timeout": (
             "a new httpx.Timeout per attempt",
-            lambda: lambda: pipeline._attempt_timeout(120.0),
+            lambda: lambda: pipeline_module._attempt_timeout(httpx.Timeout(30.0, connect=10.0), 120.0),
         ),
         "httpx.Timeout(copy)": (
             "what httpx's build_request does with an explicit timeout= argument",

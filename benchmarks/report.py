@@ -911,7 +911,7 @@ def recommendations(results: dict[str, Any]) -> str:
     lines += [f"{i}. {text}" for i, (_short, text) in enumerate(present, 1)]
     lines.append(
         f"{len(present) + 1}. Not worth changing: input validation ({cost('validate planTask')}; opt-out exists), "
-        f"parsing into the typed models (`_build_response`, {cost('_build_response planTask')} against "
+        f"parsing into the typed models (`_parse`, {cost('parse planTask')} against "
         f"{cost('json.loads(plan body)')} for `json.loads` alone: the price of typed results), routing, breaker, "
         "header building (about 1 µs each) and the `httpx.Timeout` copy httpx makes of our explicit `timeout=` "
         f"({cost('httpx.Timeout(copy)')})."
@@ -1004,7 +1004,7 @@ PER_CALL_STEPS = [
     "models.PlanRequest(...)",
     "validate planTask",
     "_get_kwargs planTask",
-    "_build_response planTask",
+    "parse planTask",
     "_headers",
     "RetryPolicy(config)",
     "retry.decide(Success)",
