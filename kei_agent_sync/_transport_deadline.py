@@ -21,7 +21,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 import httpcore
 import httpx
@@ -61,6 +61,14 @@ def _mapped(exc: Exception) -> Exception:
     elif isinstance(exc, httpcore.UnsupportedProtocol):
         return httpx.UnsupportedProtocol(str(exc))
     return exc
+
+
+def _raise_mapped(exc: Exception) -> NoReturn:
+    """Raise ``exc`` as httpx's error (from it), or as it is when it is not one of httpcore's."""
+    mapped = _mapped(exc)
+    if mapped is exc:
+        raise exc
+    raise mapped from exc
 
 
 _PASSED = "the call's deadline passed while waiting for the network"
@@ -206,10 +214,7 @@ class _Body(httpx.SyncByteStream):
             try:
                 chunk = next(iterator, None)
             except Exception as exc:
-                mapped = _mapped(exc)
-                if mapped is exc:
-                    raise
-                raise mapped from exc
+                _raise_mapped(exc)
             finally:
                 _DEADLINE.reset(token)
             if chunk is None:
@@ -222,10 +227,7 @@ class _Body(httpx.SyncByteStream):
             try:
                 close()
             except Exception as exc:
-                mapped = _mapped(exc)
-                if mapped is exc:
-                    raise
-                raise mapped from exc
+                _raise_mapped(exc)
 
 
 class DeadlineTransport(httpx.BaseTransport):
@@ -259,10 +261,7 @@ class DeadlineTransport(httpx.BaseTransport):
         try:
             response = self._pool.handle_request(core)
         except Exception as exc:
-            mapped = _mapped(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
+            _raise_mapped(exc)
         finally:
             _DEADLINE.reset(token)
         assert isinstance(response.stream, Iterable)
@@ -290,7 +289,4 @@ class DeadlineTransport(httpx.BaseTransport):
         try:
             self._pool.__exit__(exc_type, exc_value, traceback)
         except Exception as exc:
-            mapped = _mapped(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
+            _raise_mapped(exc)
