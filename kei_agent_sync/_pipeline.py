@@ -492,6 +492,8 @@ class Pipeline:
         kwargs = route.module._get_kwargs(**arguments)
         url: str = kwargs.pop("url")
         kwargs.pop("method")
+        if "json" in kwargs:
+            kwargs["content"] = _json_body(spec.operation_id, kwargs.pop("json"))
         fixed = route.headers
         headers = {key: value for key, value in kwargs.pop("headers", {}).items() if key not in fixed}
         if extra_headers:
@@ -696,17 +698,13 @@ class Pipeline:
         merged = route.base_headers.copy()
         merged.update(headers)
         timeout = _attempt_timeout(base_timeout, remaining)
-        try:
-            request = httpx.Request(
-                route.method,
-                url,
-                headers=merged,
-                extensions={**route.extensions, "timeout": timeout.as_dict(), "kei_deadline": deadline},
-                **kwargs,
-            )
-        except (ValueError, TypeError, RecursionError) as exc:
-            reason = "it nests too deeply or contains itself" if isinstance(exc, RecursionError) else str(exc)
-            raise not_json(route.spec.operation_id, reason) from None
+        request = httpx.Request(
+            route.method,
+            url,
+            headers=merged,
+            extensions={**route.extensions, "timeout": timeout.as_dict(), "kei_deadline": deadline},
+            **kwargs,
+        )
         # A safety net for peers that trickle bytes (headers included): what runs inside bounds
         # itself by the deadline first (timeouts, token fetch), with its own, more precise error.
         with deadline_scope(remaining + _DEADLINE_GRACE):
@@ -812,6 +810,19 @@ def _models() -> ModuleType:
     from kei_agent._generated import models
 
     return models
+
+
+def _json_body(operation_id: str, payload: Any) -> bytes:
+    """The request body as strict JSON (no NaN or Infinity), encoded once per call.
+
+    Encoded here rather than by httpx, whose encoder allows NaN in some of the versions we support
+    (0.27) and not in others: the same input gives the same bytes, or the same typed error, on all.
+    """
+    try:
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    except (ValueError, TypeError, RecursionError) as exc:
+        reason = "it nests too deeply or contains itself" if isinstance(exc, RecursionError) else str(exc)
+        raise not_json(operation_id, reason) from None
 
 
 def _attempt_timeout(base: httpx.Timeout, remaining: float) -> httpx.Timeout:
