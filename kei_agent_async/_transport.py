@@ -137,8 +137,8 @@ def open_pool(
     ``transport`` replaces the network, proxies included (transport edge-case tests).
 
     The second value is that transport when no proxy from the environment applies and no event
-    hooks are set (``None`` otherwise): the engine then hands its requests, built with the client's
-    ``build_request``, straight to it. It uses none of what ``AsyncClient.send`` adds per request -
+    hooks are set (``None`` otherwise): the engine then hands its requests (``httpx.Request``s built
+    from each route's prepared parts) straight to it. It uses none of what ``AsyncClient.send`` adds per request -
     cookies (a bearer API sets none; the jar still costs a copy of every header per response),
     auth flows (a static token is a header), redirects (never followed), event hooks - and the
     pool, TLS context, limits and timeouts are the same.

@@ -52,14 +52,9 @@ _ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
 
 def _mapped(exc: Exception) -> Exception:
     """The httpx error for one of httpcore's (``exc`` itself for anything else)."""
-    if isinstance(
-        exc, httpcore.TimeoutException | httpcore.NetworkError | httpcore.ProtocolError | httpcore.ProxyError
-    ):
-        for source, target in _ERRORS:
-            if isinstance(exc, source):
-                return target(str(exc))
-    elif isinstance(exc, httpcore.UnsupportedProtocol):
-        return httpx.UnsupportedProtocol(str(exc))
+    for source, target in _ERRORS:
+        if isinstance(exc, source):
+            return target(str(exc))
     return exc
 
 
